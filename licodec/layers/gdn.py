@@ -1,0 +1,96 @@
+"""Generalized divisive normalization (Ballé, Laparra & Simoncelli, ICLR 2016/2017).
+
+GDN:   y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)
+IGDN:  y_i = x_i * sqrt(beta_i + sum_j gamma_ij x_j^2)
+
+beta and gamma are kept non-negative through the reparametrization of
+Ballé, "Efficient nonlinear transforms for lossy image compression" (PCS 2018):
+the stored parameter p maps to max(p, bound)^2 - pedestal, with a straight-through
+lower bound so that gradients still flow when the bound is active.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["LowerBound", "lower_bound", "NonNegativeParametrizer", "GDN", "IGDN"]
+
+
+class _LowerBoundFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, bound: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, bound)
+        return torch.max(x, bound)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        x, bound = ctx.saved_tensors
+        # Pass the gradient where x is above the bound, or where it pushes x upwards.
+        pass_through = (x >= bound) | (grad < 0)
+        return pass_through.to(grad.dtype) * grad, None
+
+
+def lower_bound(x: Tensor, bound: float | Tensor) -> Tensor:
+    """max(x, bound) whose gradient still pulls x up from below the bound."""
+    b = torch.as_tensor(bound, dtype=x.dtype, device=x.device)
+    if not torch.is_grad_enabled() or not x.requires_grad:
+        return torch.max(x, b)
+    return _LowerBoundFn.apply(x, b)
+
+
+class LowerBound(nn.Module):
+    """Module form of :func:`lower_bound`."""
+
+    def __init__(self, bound: float) -> None:
+        super().__init__()
+        self.register_buffer("bound", torch.tensor(float(bound)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return lower_bound(x, self.bound)
+
+
+class NonNegativeParametrizer(nn.Module):
+    """Stores v >= minimum as p = sqrt(v + pedestal); returns max(p, sqrt(min + pedestal))^2 - pedestal."""
+
+    def __init__(self, minimum: float = 0.0, reparam_offset: float = 2**-18) -> None:
+        super().__init__()
+        self.pedestal = reparam_offset**2
+        self.bound = (minimum + self.pedestal) ** 0.5
+
+    def init(self, x: Tensor) -> Tensor:
+        return torch.sqrt(torch.clamp(x + self.pedestal, min=self.pedestal))
+
+    def forward(self, p: Tensor) -> Tensor:
+        return lower_bound(p, self.bound) ** 2 - self.pedestal
+
+
+class GDN(nn.Module):
+    """GDN over channels of an (B, C, H, W) tensor; ``inverse=True`` gives IGDN.
+
+    beta >= 1e-6 and gamma >= 0 via :class:`NonNegativeParametrizer`; gamma starts at
+    0.1·I and beta at 1, the initialisation of Ballé et al.
+    """
+
+    def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1) -> None:
+        super().__init__()
+        self.inverse = bool(inverse)
+        self.beta_reparam = NonNegativeParametrizer(minimum=beta_min)
+        self.gamma_reparam = NonNegativeParametrizer()
+        self.beta = nn.Parameter(self.beta_reparam.init(torch.ones(channels)))
+        self.gamma = nn.Parameter(self.gamma_reparam.init(gamma_init * torch.eye(channels)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = x.shape[1]
+        beta = self.beta_reparam(self.beta)
+        gamma = self.gamma_reparam(self.gamma).reshape(c, c, 1, 1)
+        norm = F.conv2d(x * x, gamma, beta)
+        return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
+
+    def extra_repr(self) -> str:
+        return f"{self.beta.numel()}, inverse={self.inverse}"
+
+
+def IGDN(channels: int, **kwargs) -> GDN:  # noqa: N802 - reads like a layer
+    """Inverse GDN: x * sqrt(beta + gamma x^2)."""
+    return GDN(channels, inverse=True, **kwargs)

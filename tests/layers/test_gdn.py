@@ -1,0 +1,40 @@
+import torch
+
+from licodec.layers import GDN, IGDN, lower_bound
+
+
+def test_gdn_matches_formula():
+    gdn = GDN(4)
+    with torch.no_grad():
+        gdn.gamma.copy_(gdn.gamma_reparam.init(torch.rand(4, 4) * 0.5))
+        gdn.beta.copy_(gdn.beta_reparam.init(torch.rand(4) + 0.5))
+    x = torch.randn(2, 4, 5, 6)
+    beta = gdn.beta_reparam(gdn.beta)
+    gamma = gdn.gamma_reparam(gdn.gamma)
+    norm = beta[None, :, None, None] + torch.einsum("ij,bjhw->bihw", gamma, x * x)
+    torch.testing.assert_close(gdn(x), x / torch.sqrt(norm), rtol=1e-5, atol=1e-6)
+    igdn = IGDN(4)
+    igdn.load_state_dict(gdn.state_dict())
+    torch.testing.assert_close(igdn(x), x * torch.sqrt(norm), rtol=1e-5, atol=1e-6)
+
+
+def test_gdn_parameters_stay_nonnegative():
+    gdn = GDN(3)
+    with torch.no_grad():
+        gdn.beta.fill_(-5.0)
+        gdn.gamma.fill_(-5.0)
+    assert (gdn.beta_reparam(gdn.beta) >= 1e-6 - 1e-12).all()
+    assert (gdn.gamma_reparam(gdn.gamma) >= 0).all()
+    y = gdn(torch.randn(1, 3, 4, 4))
+    assert torch.isfinite(y).all()
+
+
+def test_lower_bound_gradient_pulls_up_from_below():
+    x = torch.tensor([-1.0, 2.0], requires_grad=True)
+    y = lower_bound(x, 0.0)
+    assert y.tolist() == [0.0, 2.0]
+    (-y.sum()).backward()  # gradient that increases x passes everywhere
+    assert x.grad.tolist() == [-1.0, -1.0]
+    x.grad = None
+    lower_bound(x, 0.0).sum().backward()  # pushing x down below the bound is blocked
+    assert x.grad.tolist() == [0.0, 1.0]

@@ -1,0 +1,58 @@
+import pytest
+import torch
+
+from licodec.models import bits, create, names
+
+SMALL = dict(N=16, M=24)
+
+
+def test_registry_lists_the_paper_models():
+    assert {"bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018-context", "mbt2018", "mbt2018-gmm"} <= set(names())
+    with pytest.raises(ValueError, match="unknown model"):
+        create("nope")
+
+
+@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("shape", [(1, 3, 64, 96), (2, 3, 128, 128)])
+@pytest.mark.parametrize("train", [True, False])
+def test_forward_shapes_and_rates(name, shape, train):
+    model = create(name, **SMALL)
+    model.train(train)
+    x = torch.rand(shape)
+    with torch.set_grad_enabled(train):
+        out = model(x)
+    assert out["x_hat"].shape == x.shape
+    lik = out["likelihoods"]
+    assert "y" in lik
+    b, _, h, w = shape
+    assert lik["y"].shape == (b, SMALL["M"], h // 16, w // 16)
+    if "z" in lik:
+        assert lik["z"].shape == (b, SMALL["N"], -(-h // 64), -(-w // 64))
+    for v in lik.values():
+        assert torch.isfinite(v).all() and (v > 0).all() and (v <= 1).all()
+    r = bits(lik)
+    assert torch.isfinite(r) and r > 0
+
+
+def test_paper_architecture_sizes():
+    model = create("mbt2018", N=192, M=320)
+    ep = model.prior.entropy_parameters
+    assert [m.in_channels for m in ep if isinstance(m, torch.nn.Conv2d)] == [1280, 1066, 853]
+    assert ep[-1].out_channels == 640
+    assert model.prior.context.kernel_size == (5, 5) and model.prior.context.out_channels == 640
+    hs = model.prior.hyper.h_s
+    assert [hs[0].out_channels, hs[2].out_channels, hs[4].out_channels] == [320, 480, 640]
+    n = sum(p.numel() for p in create("mbt2018", N=192, M=192).parameters())
+    assert 13.5e6 < n < 14.5e6  # CompressAI's mbt2018 (N=M=192) has about 14.1M
+
+
+def test_variable_rate_gains_interpolate():
+    model = create("mbt2018", **SMALL, lambdas=[0.0018, 0.0067, 0.025, 0.0932])
+    g0, _ = model.gain.gains(torch.tensor([0.0]))
+    g1, _ = model.gain.gains(torch.tensor([1.0]))
+    gh, _ = model.gain.gains(torch.tensor([0.5]))
+    torch.testing.assert_close(gh, torch.sqrt(g0 * g1))
+    lam = model.lmbda(torch.tensor([0.0, 3.0]))
+    torch.testing.assert_close(lam, torch.tensor([0.0018, 0.0932]))
+    out = model(torch.rand(1, 3, 64, 64), q=1.5)
+    assert out["x_hat"].shape == (1, 3, 64, 64)
