@@ -91,7 +91,11 @@ class FactorizedDensity(nn.Module):
 
     # -- likelihoods ----------------------------------------------------------------
     def likelihood(self, x: Tensor) -> Tensor:
-        """P(x - 1/2 < X < x + 1/2) for x (B, C, H, W), bounded below."""
+        """P(x - 1/2 < X < x + 1/2) for x (B, C, H, W), bounded below (always in float32 or float64)."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self._likelihood(x if x.dtype == torch.float64 else x.float())
+
+    def _likelihood(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
         v = x.permute(1, 0, 2, 3).reshape(c, 1, -1)
         lower = self.logits_cumulative(v - 0.5)

@@ -37,6 +37,11 @@ def _interval_mass(v: Tensor, mean: Tensor, scale: Tensor) -> Tensor:
     return standard_cdf((0.5 - d) / scale) - standard_cdf((-0.5 - d) / scale)
 
 
+def _likelihood_dtype(x: Tensor) -> torch.dtype:
+    """Likelihoods are computed in float64 for float64 inputs, else float32 (never under autocast)."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
 def ste_round(x: Tensor) -> Tensor:
     """round(x) forward, identity gradient."""
     return x + (torch.round(x) - x).detach()
@@ -66,6 +71,11 @@ class GaussianConditional(nn.Module):
         return lower_bound(scales, self.scale_bound), means
 
     def likelihood(self, y_hat: Tensor, params: Tensor) -> Tensor:
+        with torch.autocast(y_hat.device.type, enabled=False):
+            dtype = _likelihood_dtype(y_hat)
+            return self._likelihood(y_hat.to(dtype), params.to(dtype))
+
+    def _likelihood(self, y_hat: Tensor, params: Tensor) -> Tensor:
         scales, means = self.split(params)
         lik = _interval_mass(y_hat, means if means is not None else torch.zeros_like(y_hat), scales)
         return lower_bound(lik, self.likelihood_bound)
@@ -112,6 +122,11 @@ class GaussianMixtureConditional(nn.Module):
         return torch.softmax(logits, dim=1), means, lower_bound(scales, self.scale_bound)
 
     def likelihood(self, y_hat: Tensor, params: Tensor) -> Tensor:
+        with torch.autocast(y_hat.device.type, enabled=False):
+            dtype = _likelihood_dtype(y_hat)
+            return self._likelihood(y_hat.to(dtype), params.to(dtype))
+
+    def _likelihood(self, y_hat: Tensor, params: Tensor) -> Tensor:
         weights, means, scales = self.split(params)
         lik = (weights * _interval_mass(y_hat.unsqueeze(1), means, scales)).sum(dim=1)
         return lower_bound(lik, self.likelihood_bound)

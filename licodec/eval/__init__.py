@@ -1,0 +1,1 @@
+"""Evaluation: metrics, rate-distortion runs, BD-rates, plots."""

@@ -1,0 +1,72 @@
+"""Saving and loading models as safetensors (never pickle) with their config in the metadata.
+
+A model file holds the model's ``state_dict`` under ``model.*`` plus, once built, the
+integer coding state under ``coding.*`` (see licodec.codec.tables); its metadata holds
+``licodec_config`` (what :func:`licodec.models.create` needs) and ``licodec_card``
+(the model card as JSON).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from .codec import ImageCodec
+from .registry import create
+
+__all__ = ["save_model", "load_model", "read_card", "weights_hash"]
+
+
+def weights_hash(model: ImageCodec) -> str:
+    """SHA-256 over the model's parameters and buffers (names, shapes, dtypes, bytes), hex."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}\n".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_model(model: ImageCodec, path: str | os.PathLike, card: dict | None = None, extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Write ``model`` (and ``extra`` tensors, e.g. coding tables) atomically to ``path``."""
+    from safetensors.torch import save
+
+    from ..train.checkpoint import atomic_write_bytes
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    for k, v in (extra or {}).items():
+        tensors[k] = v.detach().cpu().contiguous()
+    meta = {"licodec_config": json.dumps(model.config), "licodec_card": json.dumps(card or {})}
+    atomic_write_bytes(path, save(tensors, metadata=meta))
+
+
+def read_card(path: str | os.PathLike) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads((f.metadata() or {}).get("licodec_card", "{}"))
+
+
+def load_model(path: str | os.PathLike) -> tuple[ImageCodec, dict[str, torch.Tensor], dict]:
+    """Load a model file -> (model in eval mode, extra tensors by key, card)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except Exception as exc:
+        raise ValueError(f"{path}: not a licodec model file ({exc})") from None
+    if "licodec_config" not in meta:
+        raise ValueError(f"{path}: not a licodec model file (no licodec_config)")
+    cfg = json.loads(meta["licodec_config"])
+    model = create(cfg.pop("name"), **cfg)
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    model.load_state_dict(state)
+    extra = {k: v for k, v in tensors.items() if not k.startswith("model.")}
+    return model.eval(), extra, json.loads(meta.get("licodec_card", "{}"))

@@ -1,0 +1,1 @@
+"""Training: data cache and crops, the rate-distortion loop, checkpoints, export."""

@@ -1,0 +1,87 @@
+"""Checkpoints without pickle: tensors in safetensors, everything else in JSON.
+
+A nested state (dicts, lists, tuples, numbers, strings, tensors) is split into a flat
+``{key: tensor}`` map saved with safetensors and a JSON skeleton whose tensor leaves are
+``{"__tensor__": key}``. Writes are atomic (temporary file, fsync, rename), so a run
+killed mid-write leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["save_state", "load_state", "atomic_write_bytes"]
+
+
+def _encode(obj: Any, tensors: dict[str, torch.Tensor], path: str) -> Any:
+    if isinstance(obj, torch.Tensor):
+        tensors[path] = obj.detach().cpu().contiguous()
+        return {"__tensor__": path}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {"__dict__": {k: _encode(v, tensors, f"{path}/{k}") for k, v in obj.items()}}
+        return {"__items__": [[_encode(k, tensors, f"{path}/k{i}"), _encode(v, tensors, f"{path}/{i}")] for i, (k, v) in enumerate(obj.items())]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, tensors, f"{path}/{i}") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, tensors, f"{path}/{i}") for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot checkpoint a {type(obj).__name__} at {path}")
+
+
+def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, list):
+        return [_decode(v, tensors) for v in obj]
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__dict__" in obj:
+            return {k: _decode(v, tensors) for k, v in obj["__dict__"].items()}
+        if "__items__" in obj:
+            return {_decode(k, tensors): _decode(v, tensors) for k, v in obj["__items__"]}
+        if "__tuple__" in obj:
+            return tuple(_decode(v, tensors) for v in obj["__tuple__"])
+    return obj
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_state(path: str | os.PathLike, state: Any) -> None:
+    """Save a nested state as one safetensors file (JSON skeleton in its metadata)."""
+    from safetensors.torch import save
+
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = _encode(state, tensors, "s")
+    # safetensors refuses tensors that share memory: give each its own storage.
+    tensors = {k: v.clone() for k, v in tensors.items()}
+    atomic_write_bytes(path, save(tensors, metadata={"licodec_state": json.dumps(skeleton)}))
+
+
+def load_state(path: str | os.PathLike) -> Any:
+    """Inverse of :func:`save_state`."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "licodec_state" not in meta:
+        raise ValueError(f"{path} is not a licodec checkpoint")
+    return _decode(json.loads(meta["licodec_state"]), load_file(str(path)))

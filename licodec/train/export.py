@@ -1,0 +1,54 @@
+"""Export a trained run: model weights (safetensors), coding tables, JSON model card."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+__all__ = ["export_run", "model_card"]
+
+
+def model_card(trainer) -> dict:
+    cfg = trainer.cfg
+    n_params = sum(p.numel() for p in trainer.model.parameters())
+    return {
+        "architecture": trainer.model.config,
+        "parameters": n_params,
+        "paper": "Minnen, Ballé & Toderici, Joint Autoregressive and Hierarchical Priors for Learned Image Compression, NeurIPS 2018",
+        "training": {
+            "data": cfg.data,
+            "metric": cfg.metric,
+            "lambdas": None if cfg.lmbda is not None else sorted(cfg.lambdas),
+            "lmbda": cfg.lmbda,
+            "crop": cfg.crop,
+            "batch_per_process": cfg.batch,
+            "steps": trainer.step,
+            "pixels_seen": trainer.pixels,
+            "wall_time_s": round(trainer.wall, 1),
+            "sessions": trainer.history,
+            "lr": cfg.lr,
+            "milestones": cfg.milestones,
+        },
+        "validation": trainer.val_history,
+    }
+
+
+def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None) -> Path:
+    """Write the trained model with coding tables to ``path`` and its card to ``path`` + .json."""
+    from ..models.io import save_model
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    card = model_card(trainer)
+    card.update(card_extra or {})
+    extra = {}
+    try:
+        from ..codec.tables import build_coding_state
+    except ImportError:  # the codec is not part of this build yet
+        build_coding_state = None
+    model = trainer.model.eval()
+    if build_coding_state is not None:
+        extra = build_coding_state(model)
+    save_model(model, path, card, extra)
+    path.with_suffix(".json").write_text(json.dumps(card, indent=1))
+    return path

@@ -1,0 +1,360 @@
+"""The training loop: rate + λ·distortion, resumable, variable-rate, DDP-ready.
+
+Loss per image (Ballé et al. 2018; Minnen et al. 2018; CompressAI's scaling):
+
+    L = bpp + λ · 255² · MSE           (metric "mse", x in [0, 1])
+    L = bpp + λ · (1 − MS-SSIM)        (metric "ms-ssim")
+
+where bpp = −Σ log2 p(y_tilde) − Σ log2 p(z_tilde) over the image's pixels, with additive
+uniform noise as the quantization proxy. The factorized densities' tail quantiles
+learn from their own auxiliary loss (see FactorizedDensity.aux_loss).
+
+Variable rate: with a λ grid, every image of a batch draws a level q; the model
+applies its gain vector for q (see RateGains) and the loss uses λ_q.
+
+Everything the run needs to continue exactly lives in one checkpoint: model,
+optimizers, step, the data sampler's RNG, the torch RNG of every rank, wall time and
+the validation history. A run killed and resumed ends bitwise equal to an
+uninterrupted one on the same device (tests/train/test_resume.py).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..models import ImageCodec, create
+from ..models.codec import bits
+from .checkpoint import load_state, save_state
+from .data import CropSampler, ImageCache, list_images, load_rgb, split_holdout
+
+__all__ = ["TrainConfig", "Trainer", "COMPRESSAI_MSE_LAMBDAS"]
+
+COMPRESSAI_MSE_LAMBDAS = [0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800]
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run (flags of ``licodec train`` or keys of its config file)."""
+
+    data: str = ""
+    out: str = "runs/default"
+    model: str = "mbt2018"
+    N: int = 192
+    M: int = 192
+    lambdas: list[float] = field(default_factory=lambda: list(COMPRESSAI_MSE_LAMBDAS))
+    lmbda: float | None = None  # fixed-λ training (the paper's setup) when set
+    metric: str = "mse"
+    crop: int = 256
+    batch: int = 8
+    steps: int = 1_000_000
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    warmup: int = 500
+    milestones: list[int] = field(default_factory=list)  # lr × 0.1 at each of these steps
+    clip: float = 1.0
+    decoder_rounding: str = "noise"  # or "ste": straight-through rounding on g_s's input
+    seed: int = 0
+    val: str = ""  # a folder; default: `holdout` training images set aside
+    holdout: int = 24
+    val_every: int = 2000
+    val_images: int = 24
+    ckpt_minutes: float = 5.0
+    log_every: int = 50
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast of the networks (CUDA, or CPUs with native bf16); likelihoods stay fp32
+    cache_dir: str = ""
+    threads: int = 0
+    progress: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    def validate(self) -> None:
+        if self.metric not in ("mse", "ms-ssim"):
+            raise ValueError("metric must be 'mse' or 'ms-ssim'")
+        if self.crop % 16 or self.crop < 64:
+            raise ValueError("crop must be a multiple of 16 and at least 64")
+        if self.metric == "ms-ssim" and self.crop <= 160:
+            raise ValueError("the MS-SSIM loss needs crops larger than 160 px")
+        if self.decoder_rounding not in ("noise", "ste"):
+            raise ValueError("decoder_rounding must be 'noise' or 'ste'")
+        if self.batch < 1 or self.steps < 1:
+            raise ValueError("batch and steps must be positive")
+
+
+def _bf16_ok(device: torch.device) -> bool:
+    """bf16 autocast pays on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX): ~2.2x here."""
+    if device.type == "cuda":
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _dist_info() -> tuple[int, int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+    return 0, 1, 0
+
+
+class Trainer:
+    """Owns model, optimizers, data and the run folder; ``run()`` trains until ``steps``."""
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.rank, self.world, local_rank = _dist_info()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        dev = cfg.device
+        if dev == "auto":
+            dev = "cuda" if torch.cuda.is_available() else "cpu"
+        if dev == "cuda":
+            dev = f"cuda:{local_rank}"
+            torch.cuda.set_device(local_rank)
+        self.device = torch.device(dev)
+        self.out = Path(cfg.out)
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+
+        lambdas = None if cfg.lmbda is not None else sorted(cfg.lambdas)
+        torch.manual_seed(cfg.seed)
+        self.model: ImageCodec = create(cfg.model, N=cfg.N, M=cfg.M, lambdas=lambdas).to(self.device)
+        self.model.decoder_rounding = cfg.decoder_rounding
+        self.opt = torch.optim.Adam(self.model.main_parameters(), lr=cfg.lr)
+        self.aux_opt = torch.optim.Adam(self.model.aux_parameters(), lr=cfg.aux_lr)
+        self.net = self.model
+        if self.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+
+        files = list_images(cfg.data)
+        if cfg.val:
+            train_files, val_files = files, list_images(cfg.val)
+        else:
+            train_files, val_files = split_holdout(files, cfg.holdout)
+        self.val_files = val_files[: cfg.val_images]
+        cache_dir = cfg.cache_dir or str(Path(cfg.out) / "cache")
+        if self.rank == 0:
+            ImageCache(train_files, cache_dir, min_side=cfg.crop, progress=cfg.progress)
+        if self.world > 1:
+            dist.barrier()
+        self.cache = ImageCache(train_files, cache_dir, min_side=cfg.crop, progress=False)
+        # One data stream for all ranks; each rank takes its slice of every global batch.
+        self.sampler = CropSampler(self.cache, cfg.crop, seed=cfg.seed)
+        torch.manual_seed(cfg.seed * 1000 + self.rank + 1)
+
+        self.step = 0
+        self.wall = 0.0
+        self.pixels = 0
+        self.history: list[dict] = []  # per-session records: device, steps, wall time
+        self.val_history: list[dict] = []
+        self._ckpt = self.out / "checkpoint.safetensors"
+        if resume and self._ckpt.exists():
+            self.load(self._ckpt)
+
+    # -- schedule -----------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        cfg = self.cfg
+        warm = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup > 0 else 1.0
+        return cfg.lr * warm * 0.1 ** sum(step >= m for m in cfg.milestones)
+
+    # -- one step -----------------------------------------------------------------
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        cfg = self.cfg
+        crops = self.sampler.batch(cfg.batch * self.world)
+        levels = None
+        if self.model.gain is not None:
+            levels = self.sampler.rng.integers(0, self.model.gain.levels, size=cfg.batch * self.world)
+        sl = slice(self.rank * cfg.batch, (self.rank + 1) * cfg.batch)
+        x = torch.from_numpy(crops[sl]).to(self.device, non_blocking=True).float().div_(255)
+        q = torch.from_numpy(levels[sl]).to(self.device).float() if levels is not None else None
+        return x, q
+
+    def loss(self, x: torch.Tensor, q: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
+        cfg = self.cfg
+        use_amp = cfg.amp and _bf16_ok(self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
+            out = self.net(x, q)
+        x_hat = out["x_hat"].float()
+        npix = x.shape[-1] * x.shape[-2]
+        bpp = sum(-torch.log2(v).flatten(1).sum(1) for v in out["likelihoods"].values()) / npix
+        mse = torch.mean((x_hat - x) ** 2, dim=(1, 2, 3))
+        lam = self.model.lmbda(q) if q is not None else torch.full_like(bpp, float(cfg.lmbda))
+        if cfg.metric == "mse":
+            dist_term = lam * 255**2 * mse
+        else:
+            from ..eval.metrics import ms_ssim
+
+            dist_term = lam * (1 - ms_ssim(x_hat.clamp(0, 1), x))
+        loss = (bpp + dist_term).mean()
+        return loss, {"loss": loss.item(), "bpp": bpp.mean().item(), "mse": mse.mean().item()}
+
+    def train_step(self) -> dict:
+        self.net.train()
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr_at(self.step)
+        x, q = self._batch()
+        self.opt.zero_grad(set_to_none=True)
+        self.aux_opt.zero_grad(set_to_none=True)
+        loss, stats = self.loss(x, q)
+        aux = self.model.aux_loss()
+        (loss + aux).backward()
+        if self.cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.main_parameters(), self.cfg.clip)
+        self.opt.step()
+        self.aux_opt.step()
+        self.step += 1
+        self.pixels += x.shape[0] * x.shape[-1] * x.shape[-2] * self.world
+        stats["aux"] = aux.item()
+        stats["lr"] = self.opt.param_groups[0]["lr"]
+        return stats
+
+    # -- validation -----------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> list[dict]:
+        """bpp (from the model's likelihoods, eval mode) and PSNR on the held-out images, per level."""
+        self.model.eval()
+        levels = list(range(self.model.gain.levels)) if self.model.gain is not None else [None]
+        rows = []
+        images = []
+        for f in self.val_files:
+            arr = load_rgb(f)
+            h, w = (arr.shape[0] // 16) * 16, (arr.shape[1] // 16) * 16
+            images.append(torch.from_numpy(np.array(arr[:h, :w])).permute(2, 0, 1)[None].float().div(255))
+        for q in levels:
+            tot_bits = tot_pix = 0.0
+            psnrs = []
+            for x in images:
+                x = x.to(self.device)
+                out = self.model(x, q)
+                tot_bits += bits(out["likelihoods"]).item()
+                tot_pix += x.shape[-1] * x.shape[-2]
+                mse = torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2).item()
+                psnrs.append(10 * math.log10(1 / max(mse, 1e-12)))
+            lam = float(self.model.gain.lambdas[q]) if q is not None else self.cfg.lmbda
+            rows.append({"step": self.step, "level": q, "lambda": lam, "bpp": tot_bits / max(tot_pix, 1), "psnr": float(np.mean(psnrs)) if psnrs else float("nan")})
+        self.model.train()
+        return rows
+
+    # -- checkpoints -----------------------------------------------------------------
+    def state(self) -> dict:
+        rng = torch.get_rng_state()
+        if self.world > 1:
+            gathered = [torch.empty_like(rng) for _ in range(self.world)]
+            dist.all_gather(gathered, rng.to(self.device) if self.device.type == "cuda" else rng)
+            rngs = [g.cpu() for g in gathered]
+        else:
+            rngs = [rng]
+        return {
+            "config": asdict(self.cfg),
+            "model_config": self.model.config,
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "aux_opt": self.aux_opt.state_dict(),
+            "step": self.step,
+            "wall": self.wall,
+            "pixels": self.pixels,
+            "world": self.world,
+            "sampler": json.dumps(self.sampler.state()),
+            "torch_rng": rngs,
+            "history": self.history,
+            "val_history": self.val_history,
+        }
+
+    def save(self, path: Path | None = None) -> None:
+        state = self.state()  # every rank joins the gather
+        if self.rank == 0:
+            save_state(path or self._ckpt, state)
+
+    def load(self, path: Path) -> None:
+        st = load_state(path)
+        self.model.load_state_dict(st["model"])
+        self.opt.load_state_dict(st["opt"])
+        self.aux_opt.load_state_dict(st["aux_opt"])
+        self.step = int(st["step"])
+        self.wall = float(st["wall"])
+        self.pixels = int(st["pixels"])
+        self.sampler.set_state(json.loads(st["sampler"]))
+        rngs = st["torch_rng"]
+        if len(rngs) == self.world:
+            torch.set_rng_state(rngs[self.rank])
+        self.history = list(st["history"])
+        self.val_history = list(st["val_history"])
+
+    # -- the run -----------------------------------------------------------------
+    def run(self, stop_after: int | None = None) -> None:
+        """Train until ``cfg.steps`` (or ``stop_after`` more steps), checkpointing on the way."""
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        target = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
+        session = {"device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
+                   "world": self.world, "start_step": self.step, "end_step": self.step, "wall_s": 0.0}
+        self.history.append(session)
+        log = self.out / "train.csv"
+        bar = tqdm(total=target, initial=self.step, disable=not (cfg.progress and self.rank == 0), unit="it", dynamic_ncols=True)
+        last_ckpt = time.monotonic()
+        t_prev = time.monotonic()
+        acc: dict[str, float] = {}
+        n_acc = 0
+        while self.step < target:
+            stats = self.train_step()
+            now = time.monotonic()
+            self.wall += now - t_prev
+            session["wall_s"] += now - t_prev
+            session["end_step"] = self.step
+            t_prev = now
+            for k, v in stats.items():
+                acc[k] = acc.get(k, 0.0) + v
+            n_acc += 1
+            bar.update(1)
+            if self.step % cfg.log_every == 0 or self.step == target:
+                row = {k: v / n_acc for k, v in acc.items()}
+                row["psnr"] = 10 * math.log10(1 / max(row["mse"], 1e-12))
+                bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", psnr=f"{row['psnr']:.2f}")
+                if self.rank == 0:
+                    self._append_csv(log, {"step": self.step, "wall_s": round(self.wall, 1), "pixels": self.pixels, **{k: round(v, 6) for k, v in row.items()}})
+                acc, n_acc = {}, 0
+            if cfg.val_every and self.step % cfg.val_every == 0:
+                self._validate_and_log()
+                t_prev = time.monotonic()
+            if time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60 or self.step == target:
+                self.save()
+                last_ckpt = time.monotonic()
+                t_prev = last_ckpt
+        bar.close()
+
+    def _validate_and_log(self) -> None:
+        if self.rank == 0:
+            rows = self.validate()
+            self.val_history.extend(rows)
+            for r in rows:
+                self._append_csv(self.out / "val.csv", r)
+        if self.world > 1:
+            dist.barrier()
+
+    @staticmethod
+    def _append_csv(path: Path, row: dict) -> None:
+        new = not path.exists()
+        with open(path, "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
