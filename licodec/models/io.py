@@ -39,7 +39,7 @@ def save_model(model: ImageCodec, path: str | os.PathLike, card: dict | None = N
     tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     for k, v in (extra or {}).items():
         tensors[k] = v.detach().cpu().contiguous()
-    meta = {"licodec_config": json.dumps(model.config), "licodec_card": json.dumps(card or {})}
+    meta = {"licodec_config": json.dumps(model.config), "licodec_card": json.dumps(card or {}), "licodec_weights_sha256": weights_hash(model)}
     atomic_write_bytes(path, save(tensors, metadata=meta))
 
 
@@ -69,4 +69,6 @@ def load_model(path: str | os.PathLike) -> tuple[ImageCodec, dict[str, torch.Ten
     state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict(state)
     extra = {k: v for k, v in tensors.items() if not k.startswith("model.")}
+    if "licodec_weights_sha256" in meta:
+        model._weights_sha256 = meta["licodec_weights_sha256"]
     return model.eval(), extra, json.loads(meta.get("licodec_card", "{}"))

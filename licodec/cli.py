@@ -1,0 +1,220 @@
+"""The ``licodec`` command line, in the spirit of cwebp / bpgenc.
+
+    licodec compress IN... [-o OUT] [-q Q] [--model NAME|PATH]
+    licodec decompress IN.lic... [-o OUT.png]
+    licodec info FILE.lic...
+    licodec models
+    licodec train ...         (see ``licodec train --help``)
+    licodec eval | bench-classical | plot ...
+
+Errors print one line (``licodec: error: ...``) and exit with status 1 (2 for usage
+errors); ``LICODEC_DEBUG=1`` shows tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["main"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".gif")
+
+EPILOG_COMPRESS = """examples:
+  licodec compress photo.png                 writes photo.lic
+  licodec compress photo.png -q 6 -o out.lic quality 1 (smallest) .. 8 (best) for the default model
+  licodec compress shots/ -o lic/            every image in a folder, into lic/
+"""
+
+
+def _expand(inputs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
+    files: list[Path] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+            if not found:
+                raise _Fail(f"{p}: no {'/'.join(suffixes)} files in this folder")
+            files.extend(found)
+        else:
+            files.append(p)
+    return files
+
+
+class _Fail(Exception):
+    pass
+
+
+def _outputs(files: list[Path], out: str | None, suffix: str) -> list[Path]:
+    if out is None:
+        return [f.with_suffix(suffix) for f in files]
+    o = Path(out)
+    if len(files) == 1 and not o.is_dir() and not out.endswith(os.sep):
+        return [o]
+    o.mkdir(parents=True, exist_ok=True)
+    names = [f.with_suffix(suffix).name for f in files]
+    if len(set(names)) != len(names):
+        raise _Fail("several inputs would write the same output name; give them separate folders")
+    return [o / n for n in names]
+
+
+def _progress(items, quiet: bool, desc: str):
+    if quiet or len(items) < 2:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="file", file=sys.stderr)
+
+
+def cmd_compress(args) -> int:
+    from .codec import api
+
+    files = _expand(args.inputs, IMAGE_SUFFIXES)
+    outs = _outputs(files, args.output, ".lic")
+    codec = api.resolve_model(args.model)
+    total_in = total_out = 0
+    for src, dst in _progress(list(zip(files, outs)), args.quiet, "compress"):
+        api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha)
+        n = dst.stat().st_size
+        total_out += n
+        if not args.quiet:
+            inf = api.info(dst.read_bytes())
+            total_in += inf["width"] * inf["height"]
+            if len(files) == 1:
+                print(f"{dst}: {inf['width']}x{inf['height']}, {n} bytes, {inf['bpp']:.4f} bpp")
+    if len(files) > 1 and not args.quiet and total_in:
+        print(f"{len(files)} files, {total_out} bytes, {8 * total_out / total_in:.4f} bpp overall")
+    return 0
+
+
+def cmd_decompress(args) -> int:
+    from .codec import api
+
+    files = _expand(args.inputs, (".lic",))
+    outs = _outputs(files, args.output, ".png")
+    codec = api.resolve_model(args.model) if args.model else None
+    for src, dst in _progress(list(zip(files, outs)), args.quiet, "decompress"):
+        api.decompress_file(src, dst, model=codec, force=args.force)
+        if not args.quiet and len(files) == 1:
+            print(f"{dst}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .codec import api
+
+    for f in _expand(args.inputs, (".lic",)):
+        try:
+            data = f.read_bytes()
+        except FileNotFoundError:
+            raise _Fail(f"{f}: no such file") from None
+        except IsADirectoryError:
+            raise _Fail(f"{f}: is a directory") from None
+        i = api.info(data)
+        q = "" if i["quality"] is None else f", quality {i['quality']:g}"
+        print(f"{f}: model {i['model']} (weights {i['weights_id']}){q}, {i['width']}x{i['height']} {i['colour']}, {i['bytes']} bytes, {i['bpp']:.4f} bpp")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .codec import zoo
+    from .models import names
+
+    inst = zoo.installed()
+    default = zoo.default_name()
+    print("installed models:" if inst else "installed models: none")
+    for name, path in inst.items():
+        print(f"  {name}{' (default)' if name == default else ''}: {path}")
+    print("architectures: " + ", ".join(names()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    ap = argparse.ArgumentParser(prog="licodec", description="licodec: learned image compression (Minnen, Ballé & Toderici 2018).")
+    ap.add_argument("--version", action="version", version=f"licodec {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("compress", help="images -> .lic files", description="Compress images (PNG, JPEG, WebP, ...) to .lic files.", epilog=EPILOG_COMPRESS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders (searched recursively)")
+    c.add_argument("-o", "--output", metavar="OUT", help="output file (one input) or folder (several); default: IN with suffix .lic")
+    c.add_argument("-q", "--quality", type=float, help="1 (smallest) .. L (best) for variable-rate models; default: the middle")
+    c.add_argument("--model", metavar="NAME|PATH", help="installed model name or .safetensors file (default: the installed default)")
+    c.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    c.add_argument("--drop-alpha", action="store_true", help="code images with transparency without their alpha channel")
+    c.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    c.set_defaults(func=cmd_compress)
+
+    d = sub.add_parser("decompress", help=".lic files -> images", description="Decompress .lic files to PNG (or the format of -o's suffix).")
+    d.add_argument("inputs", nargs="+", metavar="IN.lic", help=".lic files or folders")
+    d.add_argument("-o", "--output", metavar="OUT", help="output image (one input) or folder (several); default: IN with suffix .png")
+    d.add_argument("--model", metavar="NAME|PATH", help="model to decode with (default: the one the file names, if installed)")
+    d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    d.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    d.set_defaults(func=cmd_decompress)
+
+    i = sub.add_parser("info", help="describe .lic files", description="Print model, size and bits per pixel of .lic files (checksum verified, nothing decoded).")
+    i.add_argument("inputs", nargs="+", metavar="FILE.lic")
+    i.set_defaults(func=cmd_info)
+
+    m = sub.add_parser("models", help="list installed models and architectures", description="List installed models and the registered architectures.")
+    m.set_defaults(func=cmd_models)
+
+    # Subcommands with their own parsers: the rest of the arguments goes to them.
+    for name, helptext in (("train", "train a model (see licodec train --help)"), ("eval", "rate-distortion evaluation of a model on a dataset"),
+                           ("bench-classical", "rate-distortion sweep of classical codecs"), ("plot", "R-D plots and BD-rate tables")):
+        p = sub.add_parser(name, help=helptext, add_help=False)
+        p.set_defaults(delegate=name)
+    return ap
+
+
+def _delegate(name: str, argv: list[str]) -> int:
+    if name == "train":
+        from .train.__main__ import main as train_main
+
+        return train_main(argv, prog="licodec train")
+    try:
+        from .eval import cli as eval_cli
+    except ImportError:
+        raise _Fail(f"'{name}' is not available in this build") from None
+    fn = {"eval": "eval_main", "bench-classical": "bench_classical_main", "plot": "plot_main"}[name]
+    return getattr(eval_cli, fn)(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] in ("train", "eval", "bench-classical", "plot"):
+        try:
+            return _delegate(argv[0], argv[1:])
+        except _Fail as exc:
+            print(f"licodec: error: {exc}", file=sys.stderr)
+            return 1
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    debug = bool(os.environ.get("LICODEC_DEBUG"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, category, *a, **k: print(f"licodec: notice: {message}", file=sys.stderr)
+        try:
+            return args.func(args)
+        except KeyboardInterrupt:
+            print("licodec: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # one clear line, never a traceback (LICODEC_DEBUG=1 shows it)
+            if debug:
+                raise
+            msg = str(exc) if isinstance(exc, (_Fail, ValueError, LookupError, OSError)) else f"internal error: {type(exc).__name__}: {exc}"
+            if isinstance(exc, LookupError) and msg.startswith("'") and msg.endswith("'"):
+                msg = msg[1:-1]
+            print(f"licodec: error: {msg}", file=sys.stderr)
+            return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The Python API: ``compress(image) -> bytes`` and ``decompress(bytes) -> image``.
+
+Any width and height: the image is padded on the right and bottom to a multiple of 16 by
+repeating its edge pixels (a flat continuation costs the fewest bits) and cropped back
+on decoding.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models import ImageCodec
+from . import container
+from .container import FormatError, Header
+from .image import InputError, from_rgb, read_image, to_rgb
+from .model_codec import ModelCodec
+
+__all__ = ["compress", "decompress", "compress_file", "decompress_file", "info", "resolve_model", "CodecError"]
+
+MULTIPLE = 16
+
+
+class CodecError(ValueError):
+    """A model/file mismatch or an unusable setting."""
+
+
+def resolve_model(model: str | os.PathLike | ImageCodec | ModelCodec | None) -> ModelCodec:
+    """A ModelCodec from a name, a path, a model object (tables built on first use) or None (default)."""
+    if isinstance(model, ModelCodec):
+        return model
+    if isinstance(model, ImageCodec):
+        codec = getattr(model, "_model_codec", None)
+        if codec is None:
+            codec = model._model_codec = ModelCodec.from_model(model)
+        return codec
+    from . import zoo
+
+    return zoo.load(model)
+
+
+def _quality(codec: ModelCodec, quality: float | None) -> float | None:
+    rng = codec.quality_range
+    if rng is None:
+        if quality is not None:
+            raise CodecError(f"model {codec.name} has a fixed rate; it takes no quality setting")
+        return None
+    if quality is None:
+        return float(round((rng[0] + rng[1]) / 2))
+    q = float(quality)
+    if not rng[0] <= q <= rng[1]:
+        raise CodecError(f"quality {q:g} outside {rng[0]:g}..{rng[1]:g} for model {codec.name}")
+    return round(q * 1000) / 1000  # the precision the file stores
+
+
+def _pad(arr: np.ndarray) -> torch.Tensor:
+    h, w = arr.shape[:2]
+    ph, pw = -h % MULTIPLE, -w % MULTIPLE
+    if ph or pw:
+        arr = np.pad(arr, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].float().div_(255)
+
+
+def to_uint8(x_hat: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) float in [0, 1] -> (H, W, 3) uint8, round half to even."""
+    return torch.round(x_hat[0].clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+
+
+def compress(image, quality: float | None = None, model=None, *, drop_alpha: bool = False) -> bytes:
+    """Encode a PIL image or a uint8 array ((H, W), (H, W, 3) or (H, W, 4)) to .lic bytes.
+
+    ``quality``: 1 (smallest) .. L (best) for variable-rate models (fractional values
+    interpolate), None for fixed-rate ones; ``model``: name, path, model object or None.
+    """
+    arr, colour = to_rgb(image, drop_alpha=drop_alpha)
+    return _compress_array(arr, colour, quality, model)
+
+
+def _compress_array(arr: np.ndarray, colour: str, quality, model) -> bytes:
+    codec = resolve_model(model)
+    q = _quality(codec, quality)
+    h, w = arr.shape[:2]
+    if h > 65535 or w > 65535 or h * w > container.MAX_PIXELS:
+        raise InputError(f"image of {w}x{h} pixels is larger than licodec's limit ({container.MAX_PIXELS} pixels, sides <= 65535)")
+    streams, _ = codec.encode(_pad(arr), q)
+    return container.pack(Header(codec.name, codec.weights_id, w, h, colour, q, streams))
+
+
+def _decode(data: bytes, model=None) -> tuple[np.ndarray, Header, ModelCodec]:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError("decompress expects bytes")
+    data = bytes(data)
+    codecs: dict[str, ModelCodec] = {}
+
+    def count(name: str) -> int:
+        codecs[name] = _model_for(name, model)
+        return codecs[name].stream_count
+
+    header = container.unpack(data, count)
+    codec = codecs[header.model]
+    if header.weights_id != codec.weights_id:
+        raise CodecError(f"file was encoded with other weights of model {header.model} (weights id {header.weights_id.hex()}, have {codec.weights_id.hex()})")
+    rng = codec.quality_range
+    if (header.quality is None) != (rng is None) or (rng and not rng[0] <= header.quality <= rng[1]):
+        raise FormatError("corrupt file: quality does not fit the model")
+    hp, wp = -(-header.height // MULTIPLE), -(-header.width // MULTIPLE)
+    try:
+        y_hat = codec.decode_latents(header.streams, hp, wp)
+    except (ValueError, RuntimeError, OverflowError) as exc:  # constriction reports bad data as these
+        raise FormatError(f"corrupt stream ({exc})") from None
+    x_hat = codec.synthesize(y_hat, header.quality)
+    arr = to_uint8(x_hat)[: header.height, : header.width]
+    return arr, header, codec
+
+
+def _model_for(name: str, model) -> ModelCodec:
+    if model is not None:
+        codec = resolve_model(model)
+        if codec.name != name:
+            raise CodecError(f"file was encoded with model {name!r}, not {codec.name!r}")
+        return codec
+    from . import zoo
+
+    try:
+        return zoo.load(name)
+    except zoo.ModelNotFound:
+        raise CodecError(f"file needs model {name!r}, which is not installed (pass --model PATH)") from None
+
+
+def decompress(data: bytes, model=None, as_array: bool = False):
+    """Decode .lic bytes -> PIL image (RGB or L), or a uint8 (H, W, 3) array with ``as_array``."""
+    arr, header, _ = _decode(data, model)
+    return arr if as_array else from_rgb(arr, header.colour)
+
+
+def info(data: bytes) -> dict:
+    """Header facts of .lic bytes without decoding (the checksum is verified)."""
+    h = container.unpack(bytes(data), None)
+    return {"model": h.model, "weights_id": h.weights_id.hex(), "width": h.width, "height": h.height, "colour": h.colour,
+            "quality": h.quality, "bytes": len(data), "bpp": 8 * len(data) / h.pixels}
+
+
+def _atomic_write(path: Path, data: bytes | None = None, image=None) -> None:
+    from ..train.checkpoint import atomic_write_bytes
+
+    if image is not None:
+        import io
+
+        buf = io.BytesIO()
+        fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(path.suffix.lower(), "PNG")
+        kw = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+        image.save(buf, format=fmt, **kw)
+        data = buf.getvalue()
+    atomic_write_bytes(path, data)
+
+
+def _check_output(src: Path, dst: Path, force: bool) -> None:
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise InputError(f"{dst}: output would overwrite its own input")
+    if dst.exists() and not force:
+        raise InputError(f"{dst}: exists (use --force to overwrite)")
+    if dst.is_dir():
+        raise InputError(f"{dst}: is a directory")
+
+
+def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, quality: float | None = None, model=None, *, force: bool = False, drop_alpha: bool = False) -> Path:
+    """Image file -> .lic file (written atomically). Default output: ``src`` with suffix .lic."""
+    src = Path(src)
+    dst = Path(dst) if dst is not None else src.with_suffix(".lic")
+    _check_output(src, dst, force)
+    arr, colour = read_image(src, drop_alpha=drop_alpha)
+    data = _compress_array(arr, colour, quality, model)
+    _atomic_write(dst, data)
+    return dst
+
+
+def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, model=None, *, force: bool = False) -> Path:
+    """.lic file -> image file (PNG unless the suffix says otherwise), written atomically."""
+    src = Path(src)
+    dst = Path(dst) if dst is not None else src.with_suffix(".png")
+    _check_output(src, dst, force)
+    try:
+        data = src.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{src}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{src}: is a directory") from None
+    _atomic_write(dst, image=decompress(data, model))
+    return dst

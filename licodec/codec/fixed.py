@@ -1,0 +1,156 @@
+"""Integer-exact evaluation of the networks that feed the entropy coder.
+
+The entropy parameters (mu, sigma) must be bit-identical in the encoder and the
+decoder, whatever the machine, BLAS library or thread count. Floating-point
+convolutions do not guarantee that (summation order varies), so h_s, the context
+model g_cm and the entropy-parameter network g_ep are evaluated in fixed point:
+
+* activations are integers a_int standing for a_int / 2**A (A = ``ACT_BITS``),
+* each layer's weights are integers w_int = round(w * 2**S) with a per-layer shift S
+  chosen so that |w_int| < 2**15, biases b_int = round(b * 2**(A + S)),
+* a layer computes acc = sum(a_int * w_int) + b_int exactly and returns
+  floor(acc / 2**S + 1/2), clamped to |a_int| <= 2**(A + 12).
+
+The products and sums are carried out in float64 on integer values. Every partial sum
+is bounded by K * 2**(A+12) * 2**15 < 2**53 (checked when a layer is built), so each
+one is an exact integer and the result cannot depend on the order of summation:
+BLAS, threads and vector width change nothing. Nonlinearities are integer maps
+(ReLU; LeakyReLU as floor(a * round(0.01 * 2**16) / 2**16) for a < 0).
+
+The integer weights are an exact function of the float32 weights (scaling by a power of
+two and rounding are exact in IEEE arithmetic), so they are derived at load time from
+the weights in the model file; the shifts are stored with the coding tables.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..layers import MaskedConv2d
+
+__all__ = ["ACT_BITS", "ACT_LIMIT", "FixedLayer", "FixedNet", "to_fixed", "from_fixed", "choose_shift"]
+
+ACT_BITS = 12
+ACT_LIMIT = 2 ** (ACT_BITS + 12)  # |activation| <= 4096 in real units
+WEIGHT_LIMIT = 2**15
+LEAKY_BITS = 16
+LEAKY_INT = round(0.01 * 2**LEAKY_BITS)
+
+
+def to_fixed(x: Tensor) -> Tensor:
+    """Real tensor -> integer-valued float64 on the activation grid (round half to even), clamped."""
+    return torch.round(x.double() * 2**ACT_BITS).clamp_(-ACT_LIMIT, ACT_LIMIT)
+
+
+def from_fixed(a: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Integer-valued activations -> real values (exact in float32 while |a| < 2**24)."""
+    return (a * 2.0**-ACT_BITS).to(dtype)
+
+
+def choose_shift(weight: Tensor) -> int:
+    """Largest shift S <= 24 with max|w| * 2**S < 2**15."""
+    m = float(weight.detach().abs().max()) if weight.numel() else 0.0
+    if m == 0.0:
+        return 24
+    return int(min(24, math.floor(math.log2((WEIGHT_LIMIT - 1) / m))))
+
+
+class FixedLayer:
+    """One conv / transposed conv / 1x1 conv in fixed point (see module docstring)."""
+
+    def __init__(self, module: nn.Conv2d | nn.ConvTranspose2d, shift: int) -> None:
+        w = module.masked_weight() if isinstance(module, MaskedConv2d) else module.weight
+        self.transposed = isinstance(module, nn.ConvTranspose2d)
+        self.stride, self.padding = module.stride, module.padding
+        self.output_padding = getattr(module, "output_padding", (0, 0))
+        self.shift = int(shift)
+        self.weight = torch.round(w.detach().double().cpu() * 2.0**self.shift)
+        if self.weight.abs().max() >= 2**16:
+            raise ValueError("fixed-point weight out of range: wrong shift for these weights")
+        b = module.bias.detach().double().cpu() if module.bias is not None else torch.zeros(self.weight.shape[1 if self.transposed else 0], dtype=torch.float64)
+        self.bias = torch.round(b * 2.0 ** (ACT_BITS + self.shift))
+        fan_in = self.weight[0].numel() if not self.transposed else self.weight[:, 0].numel()
+        bound = fan_in * ACT_LIMIT * float(self.weight.abs().max()) + (float(self.bias.abs().max()) if self.bias.numel() else 0.0)
+        if bound >= 2**53:
+            raise ValueError(f"fixed-point accumulator could exceed 2**53 ({bound:.3g})")
+        self._matrix: Tensor | None = None
+
+    def _finish(self, acc: Tensor) -> Tensor:
+        return torch.floor(acc * 2.0**-self.shift + 0.5).clamp_(-ACT_LIMIT, ACT_LIMIT)
+
+    def __call__(self, a: Tensor) -> Tensor:
+        """a (B, C, H, W) integer-valued float64 -> (B, C', H', W')."""
+        if self.transposed:
+            acc = F.conv_transpose2d(a, self.weight, self.bias, self.stride, self.padding, self.output_padding)
+        else:
+            acc = F.conv2d(a, self.weight, self.bias, self.stride, self.padding)
+        return self._finish(acc)
+
+    def matrix(self) -> Tensor:
+        """1x1 (or gathered-tap) form: weight as (in_features, out_features)."""
+        if self._matrix is None:
+            w = self.weight
+            self._matrix = w.reshape(w.shape[0], -1).t().contiguous()
+        return self._matrix
+
+    def linear(self, a: Tensor, extra: Tensor | None = None, rows: slice | None = None) -> Tensor:
+        """a (n, in_features) -> (n, out); ``extra`` (n, out) is added to the accumulator (exact).
+
+        ``rows`` selects the block of input features that ``a`` holds (the rest of the
+        sum arrives in ``extra``, e.g. a precomputed hyperprior part).
+        """
+        w = self.matrix() if rows is None else self.matrix()[rows]
+        acc = a @ w + self.bias
+        if extra is not None:
+            acc = acc + extra
+        return self._finish(acc)
+
+
+def _act(module: nn.Module):
+    if isinstance(module, nn.ReLU):
+        return lambda a: torch.clamp(a, min=0)
+    if isinstance(module, nn.LeakyReLU):
+        if abs(module.negative_slope - 0.01) > 1e-12:
+            raise ValueError("only LeakyReLU(0.01) has a fixed-point form")
+        return lambda a: torch.where(a >= 0, a, torch.floor(a * (LEAKY_INT * 2.0**-LEAKY_BITS)))
+    if isinstance(module, nn.Identity):
+        return lambda a: a
+    raise TypeError(f"no fixed-point form for {type(module).__name__}")
+
+
+class FixedNet:
+    """A Sequential of convs and (Leaky)ReLUs in fixed point; ``shifts`` one per conv."""
+
+    def __init__(self, seq: nn.Module, shifts: list[int] | None = None) -> None:
+        mods = list(seq) if isinstance(seq, nn.Sequential) else [seq]
+        convs = [m for m in mods if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        if shifts is None:
+            shifts = [choose_shift(m.masked_weight() if isinstance(m, MaskedConv2d) else m.weight) for m in convs]
+        if len(shifts) != len(convs):
+            raise ValueError("one shift per conv layer expected")
+        self.shifts = [int(s) for s in shifts]
+        self.ops: list = []
+        it = iter(self.shifts)
+        for m in mods:
+            self.ops.append(FixedLayer(m, next(it)) if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) else _act(m))
+        self.layers = [op for op in self.ops if isinstance(op, FixedLayer)]
+
+    def __call__(self, a: Tensor) -> Tensor:
+        for op in self.ops:
+            a = op(a)
+        return a
+
+    def linear(self, a: Tensor, first_extra: Tensor | None = None, first_rows: slice | None = None) -> Tensor:
+        """Apply as a stack of 1x1 layers to rows a (n, C); ``first_extra`` joins the first
+        accumulator and ``first_rows`` picks the first layer's input block (see FixedLayer.linear)."""
+        first = True
+        for op in self.ops:
+            if isinstance(op, FixedLayer):
+                a = op.linear(a, first_extra, first_rows) if first else op.linear(a)
+                first = False
+            else:
+                a = op(a)
+        return a

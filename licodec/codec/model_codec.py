@@ -1,0 +1,141 @@
+"""A model together with its coding state: image tensor <-> latent streams.
+
+::
+
+    encode:  x -> g_a -> (x gain) -> y -> [h_a -> z -> z stream -> z_hat -> h_s -> psi]
+                                       -> y stream (engine.code_* with psi) -> y_hat
+    decode:  z stream -> z_hat -> h_s -> psi -> y stream -> y_hat -> (x 1/gain) -> g_s -> x_hat
+
+y_hat and z_hat are fixed-point integers (see fixed.py) identical on both sides; the
+decoded image is g_s(y_hat) in float32 (exact inputs; its rounding to 8 bits is the
+only floating-point step after the range decoder).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..models import ImageCodec
+from .engine import DecoderIO, EncoderIO, code_autoregressive, code_factorized, code_gaussian, hyper_features
+from .fixed import ACT_BITS
+from .rangecoder import Decoder, Encoder, TableCoder
+from .tables import CodingState, build_coding_state
+
+__all__ = ["ModelCodec"]
+
+SCALE = float(2**ACT_BITS)
+
+
+class ModelCodec:
+    """Encodes an image tensor to latent streams and back, with one model and its tables."""
+
+    def __init__(self, model: ImageCodec, state: CodingState, name: str | None = None) -> None:
+        self.model = model.eval()
+        self.state = state
+        self.name = name or model.name
+        self.card: dict = {}
+        self._z_coder = TableCoder(state.z[0]) if state.z is not None else None
+        self._yf_coder = TableCoder(state.y_factorized[0]) if state.y_factorized is not None else None
+        self._g_coder = TableCoder(state.gaussian) if state.gaussian is not None else None
+
+    @classmethod
+    def from_model(cls, model: ImageCodec) -> "ModelCodec":
+        """Build the coding state now (for a model fresh from training or a test)."""
+        model.eval()
+        tensors = getattr(model, "_coding_tensors", None)
+        if tensors is None:
+            tensors = build_coding_state(model)
+            model._coding_tensors = tensors
+        return cls(model, CodingState(model, tensors))
+
+    @property
+    def weights_id(self) -> bytes:
+        """First 8 bytes of the SHA-256 of the weights (stored in model files, else computed once)."""
+        from ..models.io import weights_hash
+
+        h = getattr(self.model, "_weights_sha256", None)
+        if h is None:
+            h = self.model._weights_sha256 = weights_hash(self.model)
+        return bytes.fromhex(h)[:8]
+
+    @property
+    def quality_range(self) -> tuple[float, float] | None:
+        """(lowest, highest) quality of a variable-rate model (1 .. number of λ), None if fixed-rate."""
+        return (1.0, float(self.model.gain.levels)) if self.model.gain is not None else None
+
+    @property
+    def has_hyper(self) -> bool:
+        return self.state.z is not None
+
+    def _q(self, quality: float | None) -> Tensor | None:
+        """Quality 1..L -> gain level 0..L-1 (None for a fixed-rate model)."""
+        if self.model.gain is None:
+            return None
+        return torch.tensor([float(quality) - 1.0])
+
+    @torch.no_grad()
+    def encode(self, x: Tensor, quality: float | None = None) -> tuple[list[bytes], Tensor]:
+        """x (1, 3, H, W) in [0, 1], H, W multiples of 16 -> ([streams], y_hat (M, H/16, W/16) fixed point)."""
+        model = self.model
+        y = model.g_a(x)
+        q = self._q(quality)
+        if q is not None:
+            gain, _ = model.gain.gains(q)
+            y = y * gain
+        y = y[0]
+        m, h, w = y.shape
+        streams: list[bytes] = []
+        if self._yf_coder is not None:
+            enc = Encoder()
+            y_hat = code_factorized(self._yf_coder, self.state.y_factorized[1], (m, h, w), EncoderIO(enc, y))
+            return [enc.bytes()], y_hat
+        psi = None
+        if self.has_hyper:
+            z = model.prior.hyper.analysis(y[None])[0]
+            enc = Encoder()
+            z_hat = code_factorized(self._z_coder, self.state.z[1], tuple(z.shape), EncoderIO(enc, z))
+            streams.append(enc.bytes())
+            psi = hyper_features(self.state, z_hat, (h, w))
+        enc = Encoder()
+        if self.state.context is not None:
+            y_hat = code_autoregressive(self.state, self._g_coder, psi, (m, h, w), EncoderIO(enc, y.permute(1, 2, 0)))
+        else:
+            y_hat = code_gaussian(self.state, self._g_coder, psi, EncoderIO(enc, y))
+        streams.append(enc.bytes())
+        return streams, y_hat
+
+    def z_shape(self, h: int, w: int) -> tuple[int, int, int]:
+        return (self.model.N, math.ceil(h / 4), math.ceil(w / 4))
+
+    @property
+    def stream_count(self) -> int:
+        return 2 if self.has_hyper else 1
+
+    @torch.no_grad()
+    def decode_latents(self, streams: list[bytes], h: int, w: int) -> Tensor:
+        """Streams -> y_hat (M, h, w) fixed point."""
+        if len(streams) != self.stream_count:
+            raise ValueError(f"expected {self.stream_count} streams, got {len(streams)}")
+        m = self.model.M
+        if self._yf_coder is not None:
+            return code_factorized(self._yf_coder, self.state.y_factorized[1], (m, h, w), DecoderIO(Decoder(streams[0])))
+        psi = None
+        if self.has_hyper:
+            z_hat = code_factorized(self._z_coder, self.state.z[1], self.z_shape(h, w), DecoderIO(Decoder(streams[0])))
+            psi = hyper_features(self.state, z_hat, (h, w))
+        dec = DecoderIO(Decoder(streams[-1]))
+        if self.state.context is not None:
+            return code_autoregressive(self.state, self._g_coder, psi, (m, h, w), dec)
+        return code_gaussian(self.state, self._g_coder, psi, dec)
+
+    @torch.no_grad()
+    def synthesize(self, y_hat: Tensor, quality: float | None = None) -> Tensor:
+        """y_hat (M, h, w) fixed point -> x_hat (1, 3, 16h, 16w) float32, unclipped."""
+        y = (y_hat * (1.0 / SCALE)).float()[None]
+        q = self._q(quality)
+        if q is not None:
+            _, inv_gain = self.model.gain.gains(q)
+            y = y * inv_gain
+        return self.model.g_s(y)

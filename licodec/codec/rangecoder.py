@@ -1,0 +1,134 @@
+"""Range coding of integer values with :class:`~licodec.entropy.CodingTables` (constriction).
+
+Values are coded in the order given, grouped by distribution: for each distinct table
+index d (ascending), the values that use d, in their original order, in one vectorised
+call. Values outside their table's range are coded as the escape symbol, and after all
+table symbols of the call, each escaped value's payload follows, in the original order:
+its sign (1 bit), the bit length n of its distance beyond the table edge (6 bits), then
+the n-1 bits below the leading one. The decoder, which knows the same indices, reads
+in the same order. Nothing is clipped; distances up to 2**31 are representable.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..entropy.tables import CodingTables, escape_amount
+
+__all__ = ["TableCoder", "Encoder", "Decoder"]
+
+
+def _constriction():
+    import constriction
+
+    return constriction
+
+
+class Encoder:
+    """A constriction range encoder."""
+
+    def __init__(self) -> None:
+        self._enc = _constriction().stream.queue.RangeEncoder()
+
+    def bytes(self) -> bytes:
+        words = self._enc.get_compressed()
+        return np.asarray(words, dtype="<u4").tobytes()
+
+
+class Decoder:
+    """A constriction range decoder over ``data`` (a multiple of 4 bytes)."""
+
+    def __init__(self, data: bytes) -> None:
+        if len(data) % 4:
+            raise ValueError("corrupt stream: length is not a multiple of 4 bytes")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self._dec = _constriction().stream.queue.RangeDecoder(words)
+
+
+class TableCoder:
+    """Codes integers with one of the D distributions of a :class:`CodingTables` each."""
+
+    MAX_ESCAPE_BITS = 32
+
+    def __init__(self, tables: CodingTables) -> None:
+        c = _constriction()
+        self.tables = tables
+        self._models = [c.stream.model.Categorical(tables.probabilities(d), perfect=False) for d in range(len(tables))]
+        self._bit = c.stream.model.Uniform(2)
+        self._len = c.stream.model.Uniform(64)
+        self._uniform = {n: c.stream.model.Uniform(1 << n) for n in range(1, 17)}  # constriction: size <= 2**24
+
+    def _groups(self, index: np.ndarray):
+        order = np.argsort(index, kind="stable")
+        sorted_idx = index[order]
+        bounds = np.flatnonzero(np.diff(sorted_idx)) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [len(order)]])
+        for s, e in zip(starts, ends):
+            if e > s:
+                yield int(sorted_idx[s]), order[s:e]
+
+    def encode(self, enc: Encoder, index: np.ndarray, values: np.ndarray) -> None:
+        index = np.asarray(index, dtype=np.int64).ravel()
+        values = np.asarray(values, dtype=np.int64).ravel()
+        if index.size == 0:
+            return
+        t = self.tables
+        off, length = t.offsets[index].astype(np.int64), t.lengths[index].astype(np.int64)
+        sym = values - off
+        esc = (sym < 0) | (sym >= length)
+        sym = np.where(esc, length, sym).astype(np.int32)
+        for d, members in self._groups(index):
+            enc._enc.encode(sym[members], self._models[d])
+        if esc.any():
+            amount = escape_amount(values[esc], off[esc], length[esc])
+            mag = np.abs(amount)
+            if mag.max() >= 2**self.MAX_ESCAPE_BITS:
+                raise ValueError("latent value too large to code")
+            nbits = np.floor(np.log2(mag)).astype(np.int64) + 1
+            enc._enc.encode((amount < 0).astype(np.int32), self._bit)
+            enc._enc.encode(nbits.astype(np.int32), self._len)
+            rest = mag - (1 << (nbits - 1))
+            for n in range(2, self.MAX_ESCAPE_BITS + 1):
+                sel = nbits == n
+                if sel.any():
+                    self._encode_bits(enc, rest[sel], n - 1)
+
+    def _encode_bits(self, enc: Encoder, v: np.ndarray, n: int) -> None:
+        if n <= 16:
+            enc._enc.encode(v.astype(np.int32), self._uniform[n])
+        else:  # split into a high and a low part
+            enc._enc.encode((v >> 16).astype(np.int32), self._uniform[n - 16])
+            enc._enc.encode((v & 0xFFFF).astype(np.int32), self._uniform[16])
+
+    def _decode_bits(self, dec: Decoder, count: int, n: int) -> np.ndarray:
+        if n <= 16:
+            return np.asarray(dec._dec.decode(self._uniform[n], count), dtype=np.int64)
+        hi = np.asarray(dec._dec.decode(self._uniform[n - 16], count), dtype=np.int64)
+        lo = np.asarray(dec._dec.decode(self._uniform[16], count), dtype=np.int64)
+        return (hi << 16) | lo
+
+    def decode(self, dec: Decoder, index: np.ndarray) -> np.ndarray:
+        index = np.asarray(index, dtype=np.int64).ravel()
+        sym = np.empty(index.size, dtype=np.int64)
+        if index.size == 0:
+            return sym
+        for d, members in self._groups(index):
+            sym[members] = dec._dec.decode(self._models[d], len(members))
+        t = self.tables
+        off, length = t.offsets[index].astype(np.int64), t.lengths[index].astype(np.int64)
+        values = sym + off
+        esc = sym == length
+        if esc.any():
+            k = int(esc.sum())
+            neg = np.asarray(dec._dec.decode(self._bit, k), dtype=np.int64).astype(bool)
+            nbits = np.asarray(dec._dec.decode(self._len, k), dtype=np.int64)
+            if (nbits < 1).any() or (nbits > self.MAX_ESCAPE_BITS).any():
+                raise ValueError("corrupt stream: bad escape length")
+            mag = np.left_shift(np.ones(k, dtype=np.int64), nbits - 1)
+            for n in range(2, self.MAX_ESCAPE_BITS + 1):
+                sel = nbits == n
+                if sel.any():
+                    mag[sel] += self._decode_bits(dec, int(sel.sum()), n - 1)
+            e_off, e_len = off[esc], length[esc]
+            values[esc] = np.where(neg, e_off - mag, e_off + e_len - 1 + mag)
+        return values

@@ -1,0 +1,108 @@
+"""The coding state of a model: integer tables and fixed-point settings, built once.
+
+:func:`build_coding_state` turns a trained model into tensors saved in its model file
+(``coding.*`` keys): the per-channel tables of the factorized density (z, or y for the
+factorized-prior model) with its medians on the fixed-point grid, the Gaussian scale
+table with its integer thresholds, and the shift of every fixed-point layer.
+:class:`CodingState` reads them back; the encoder and the decoder use the same object,
+so neither regenerates a table.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..entropy import CodingTables, FactorizedDensity, gaussian_tables, scale_table
+from ..entropy.gaussian import DEFAULT_SCALE_BOUND, GaussianMixtureConditional
+from ..models import ImageCodec
+from .fixed import ACT_BITS, FixedNet
+
+__all__ = ["build_coding_state", "CodingState", "CODING_VERSION"]
+
+CODING_VERSION = 1
+SCALE_LEVELS = 64
+SCALE_MAX = 256.0
+
+
+def _density_tables(d: FactorizedDensity) -> tuple[CodingTables, np.ndarray]:
+    medians, offsets, pmfs, tails = d.pmf_table()
+    tables = CodingTables.from_pmfs(offsets, pmfs, tails)
+    med_int = np.round(medians * 2**ACT_BITS).astype(np.int64)
+    return tables, med_int
+
+
+def _tensors(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Tensor]:
+    return {f"{prefix}.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+
+
+def _convs(seq) -> list:
+    from torch import nn
+
+    mods = list(seq) if isinstance(seq, nn.Sequential) else [seq]
+    return [m for m in mods if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+
+
+def build_coding_state(model: ImageCodec) -> dict[str, Tensor]:
+    """All coding tables and fixed-point settings of ``model`` as ``coding.*`` tensors."""
+    if isinstance(getattr(model.prior, "conditional", None), GaussianMixtureConditional):
+        raise NotImplementedError("entropy coding of the Gaussian-mixture model is not implemented yet")
+    out: dict[str, Tensor] = {"coding.version": torch.tensor([CODING_VERSION], dtype=torch.int32)}
+    densities = {"z": model.prior.hyper.z_density} if getattr(model.prior, "hyper", None) is not None else {}
+    if hasattr(model.prior, "density"):
+        densities["y"] = model.prior.density
+    for key, d in densities.items():
+        tables, med = _density_tables(d)
+        out.update(_tensors(f"coding.{key}", tables.state("t") | {"medians": med}))
+    if hasattr(model.prior, "conditional"):
+        scales = scale_table(DEFAULT_SCALE_BOUND, SCALE_MAX, SCALE_LEVELS)
+        g = gaussian_tables(scales)
+        # Index of sigma: the table scale nearest in log domain; thresholds at geometric midpoints.
+        mids = [math.sqrt(a * b) for a, b in zip(scales[:-1], scales[1:])]
+        thresholds = np.array([math.ceil(m * 2**ACT_BITS) for m in mids], dtype=np.int64)
+        out.update(_tensors("coding.y", g.state("t") | {"thresholds": thresholds, "scales": np.array(scales)}))
+        nets = {"hs": model.prior.hyper.h_s if model.prior.hyper is not None else None, "ctx": model.prior.context, "ep": model.prior.entropy_parameters}
+        for key, net in nets.items():
+            if net is not None:
+                out[f"coding.{key}.shifts"] = torch.tensor(FixedNet(net).shifts, dtype=torch.int32)
+    return out
+
+
+class CodingState:
+    """Tables and fixed-point networks of one model, read from ``coding.*`` tensors."""
+
+    def __init__(self, model: ImageCodec, tensors: dict[str, Tensor]) -> None:
+        if "coding.version" not in tensors:
+            raise ValueError("model has no coding tables (build them with build_coding_state)")
+        if int(tensors["coding.version"][0]) != CODING_VERSION:
+            raise ValueError(f"coding tables of version {int(tensors['coding.version'][0])}, expected {CODING_VERSION}")
+        arrays = {k: v.numpy() for k, v in tensors.items() if k.startswith("coding.")}
+        self.model = model
+        self.z = self._density(arrays, "z")
+        self.y_factorized = self._density(arrays, "y") if "coding.y.medians" in arrays else None
+        self.gaussian: CodingTables | None = None
+        if "coding.y.thresholds" in arrays:
+            self.gaussian = CodingTables.from_state({k[len("coding.y."):]: v for k, v in arrays.items() if k.startswith("coding.y.")}, "t")
+            self.thresholds = torch.from_numpy(arrays["coding.y.thresholds"].astype(np.float64))
+        prior = model.prior
+        self.h_s = self.context = self.ep = None
+        if "coding.hs.shifts" in arrays:
+            self.h_s = FixedNet(prior.hyper.h_s, arrays["coding.hs.shifts"].tolist())
+        if "coding.ctx.shifts" in arrays:
+            self.context = FixedNet(prior.context, arrays["coding.ctx.shifts"].tolist())
+        if "coding.ep.shifts" in arrays:
+            self.ep = FixedNet(prior.entropy_parameters, arrays["coding.ep.shifts"].tolist())
+
+    @staticmethod
+    def _density(arrays: dict[str, np.ndarray], key: str) -> tuple[CodingTables, np.ndarray] | None:
+        p = f"coding.{key}."
+        if p + "medians" not in arrays:
+            return None
+        sub = {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}
+        return CodingTables.from_state(sub, "t"), sub["medians"].astype(np.int64)
+
+    def scale_index(self, sigma_int: Tensor) -> Tensor:
+        """Fixed-point sigma (already lower-bounded) -> scale-table index, int64."""
+        return torch.searchsorted(self.thresholds, sigma_int.contiguous(), right=True)
