@@ -112,7 +112,10 @@ def cmd_info(args) -> int:
             raise _Fail(f"{f}: no such file") from None
         except IsADirectoryError:
             raise _Fail(f"{f}: is a directory") from None
-        i = api.info(data)
+        try:
+            i = api.info(data)
+        except ValueError as exc:
+            raise _Fail(f"{f}: {exc}") from None
         q = "" if i["quality"] is None else f", quality {i['quality']:g}"
         print(f"{f}: model {i['model']} (weights {i['weights_id']}){q}, {i['width']}x{i['height']} {i['colour']}, {i['bytes']} bytes, {i['bpp']:.4f} bpp")
     return 0

@@ -60,7 +60,7 @@ def _pad(arr: np.ndarray) -> torch.Tensor:
     ph, pw = -h % MULTIPLE, -w % MULTIPLE
     if ph or pw:
         arr = np.pad(arr, ((0, ph), (0, pw), (0, 0)), mode="edge")
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].float().div_(255)
+    return torch.from_numpy(np.array(arr, dtype=np.float32)).permute(2, 0, 1)[None].div_(255)
 
 
 def to_uint8(x_hat: torch.Tensor) -> np.ndarray:
@@ -187,5 +187,9 @@ def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None
         raise InputError(f"{src}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{src}: is a directory") from None
-    _atomic_write(dst, image=decompress(data, model))
+    try:
+        image = decompress(data, model)
+    except (FormatError, CodecError) as exc:
+        raise type(exc)(f"{src}: {exc}") from None
+    _atomic_write(dst, image=image)
     return dst

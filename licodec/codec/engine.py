@@ -52,14 +52,18 @@ class SymbolIO:
 class EncoderIO(SymbolIO):
     """Rounds the real latent ``y`` around mu and writes the symbols."""
 
-    def __init__(self, enc: Encoder, values: Tensor) -> None:
+    def __init__(self, enc: Encoder, values: Tensor, measure: bool = False) -> None:
         self.enc = enc
         self.values = values.double()  # real latents, indexed by ``where``
+        self.measure = measure
+        self.bits = 0.0  # ideal code length of what was written (when measuring)
 
     def symbols(self, coder: TableCoder, index: np.ndarray, mu_int: Tensor, where) -> np.ndarray:
         v = self.values[where]
         sym = torch.round(v - mu_int / ONE).to(torch.int64).numpy()
         coder.encode(self.enc, index, sym.ravel())
+        if self.measure:
+            self.bits += coder.tables.cost_bits(index, sym.ravel())
         return sym.reshape(tuple(mu_int.shape))
 
 
@@ -109,13 +113,16 @@ def code_gaussian(state: CodingState, coder: TableCoder, params: Tensor, io: Sym
 
 
 def wavefront_steps(h: int, w: int, c: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(rows, cols)] of each step t = (c + 1) i + j, rows ascending."""
+    """[(rows, cols)] of each non-empty step t = (c + 1) i + j, rows ascending.
+
+    Steps are empty only when w < c + 1 (then some t have no j in range).
+    """
     a = c + 1
     steps = []
     for t in range(a * (h - 1) + w):
         i = np.arange(max(0, -(-(t - w + 1) // a)), min(h - 1, t // a) + 1)
-        j = t - a * i
-        steps.append((i, j))
+        if i.size:
+            steps.append((i, t - a * i))
     return steps
 
 

@@ -76,8 +76,13 @@ class ModelCodec:
         return torch.tensor([float(quality) - 1.0])
 
     @torch.no_grad()
-    def encode(self, x: Tensor, quality: float | None = None) -> tuple[list[bytes], Tensor]:
-        """x (1, 3, H, W) in [0, 1], H, W multiples of 16 -> ([streams], y_hat (M, H/16, W/16) fixed point)."""
+    def encode(self, x: Tensor, quality: float | None = None, estimate: list | None = None) -> tuple[list[bytes], Tensor]:
+        """x (1, 3, H, W) in [0, 1], H, W multiples of 16 -> ([streams], y_hat (M, H/16, W/16) fixed point).
+
+        With ``estimate`` (a list), the ideal code length in bits of each stream's symbols
+        under the coding tables is appended to it.
+        """
+        measure = estimate is not None
         model = self.model
         y = model.g_a(x)
         q = self._q(quality)
@@ -89,21 +94,31 @@ class ModelCodec:
         streams: list[bytes] = []
         if self._yf_coder is not None:
             enc = Encoder()
-            y_hat = code_factorized(self._yf_coder, self.state.y_factorized[1], (m, h, w), EncoderIO(enc, y))
+            io = EncoderIO(enc, y, measure)
+            y_hat = code_factorized(self._yf_coder, self.state.y_factorized[1], (m, h, w), io)
+            if measure:
+                estimate.append(io.bits)
             return [enc.bytes()], y_hat
         psi = None
         if self.has_hyper:
             z = model.prior.hyper.analysis(y[None])[0]
             enc = Encoder()
-            z_hat = code_factorized(self._z_coder, self.state.z[1], tuple(z.shape), EncoderIO(enc, z))
+            io = EncoderIO(enc, z, measure)
+            z_hat = code_factorized(self._z_coder, self.state.z[1], tuple(z.shape), io)
             streams.append(enc.bytes())
+            if measure:
+                estimate.append(io.bits)
             psi = hyper_features(self.state, z_hat, (h, w))
         enc = Encoder()
         if self.state.context is not None:
-            y_hat = code_autoregressive(self.state, self._g_coder, psi, (m, h, w), EncoderIO(enc, y.permute(1, 2, 0)))
+            io = EncoderIO(enc, y.permute(1, 2, 0), measure)
+            y_hat = code_autoregressive(self.state, self._g_coder, psi, (m, h, w), io)
         else:
-            y_hat = code_gaussian(self.state, self._g_coder, psi, EncoderIO(enc, y))
+            io = EncoderIO(enc, y, measure)
+            y_hat = code_gaussian(self.state, self._g_coder, psi, io)
         streams.append(enc.bytes())
+        if measure:
+            estimate.append(io.bits)
         return streams, y_hat
 
     def z_shape(self, h: int, w: int) -> tuple[int, int, int]:

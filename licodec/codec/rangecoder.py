@@ -52,7 +52,10 @@ class TableCoder:
     def __init__(self, tables: CodingTables) -> None:
         c = _constriction()
         self.tables = tables
-        self._models = [c.stream.model.Categorical(tables.probabilities(d), perfect=False) for d in range(len(tables))]
+        if tables.precision != 24:
+            raise ValueError("constriction's categorical models have 24-bit precision; tables must too")
+        # Exactly the tables' integer frequencies (see CodingTables.free_weights).
+        self._models = [c.stream.model.Categorical(tables.free_weights(d), perfect=False) for d in range(len(tables))]
         self._bit = c.stream.model.Uniform(2)
         self._len = c.stream.model.Uniform(64)
         self._uniform = {n: c.stream.model.Uniform(1 << n) for n in range(1, 17)}  # constriction: size <= 2**24

@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = ["CodingTables", "quantize_pmf", "gaussian_tables"]
 
-PRECISION = 16
+PRECISION = 24
 
 
 def quantize_pmf(pmf: np.ndarray, tail: float, precision: int = PRECISION) -> np.ndarray:
@@ -88,6 +88,16 @@ class CodingTables:
         n = int(self.lengths[d]) + 1
         return self.freqs[d, :n].astype(np.float64) / (1 << self.precision)
 
+    def free_weights(self, d: int) -> np.ndarray:
+        """Row d minus one per symbol, as float64 integers summing to 2**precision - n.
+
+        Given these, constriction's (fast) quantizer of a categorical model reproduces
+        exactly the frequencies of row d: it assigns floor(cumulative * scale) + index as
+        left cumulatives with scale = (2**precision - n) / sum = 1, all exact in float64.
+        """
+        n = int(self.lengths[d]) + 1
+        return self.freqs[d, :n].astype(np.float64) - 1.0
+
     def cost_bits(self, index: np.ndarray, values: np.ndarray) -> float:
         """Ideal code length in bits of integer ``values`` coded with distributions ``index``.
 
@@ -126,10 +136,10 @@ def escape_amount(values: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) 
 
 
 def escape_payload_bits(amount: np.ndarray) -> np.ndarray:
-    """Bits of the escape payload: sign (1) + bit count (6) + magnitude bits (Elias-style)."""
+    """Bits of the escape payload: sign (1) + bit length n (6) + the n - 1 bits below the leading one."""
     mag = np.abs(np.asarray(amount, dtype=np.int64))
     nbits = np.floor(np.log2(np.maximum(mag, 1))).astype(np.int64) + 1
-    return 1 + 6 + nbits
+    return 1 + 6 + nbits - 1
 
 
 def gaussian_tables(scales: list[float] | np.ndarray, tail_mass: float = 1e-9, precision: int = PRECISION) -> CodingTables:

@@ -1,0 +1,115 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from licodec.cli import main
+from licodec.codec.tables import build_coding_state
+from licodec.models.io import save_model
+from tests.codec.helpers import make_model, photo
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    model = make_model("mbt2018", N=16, M=16)
+    save_model(model, path, {"note": "test"}, build_coding_state(model))
+    return path
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, (h, w) in enumerate([(33, 47), (64, 64), (17, 80)]):
+        Image.fromarray(photo(h, w, seed=i)).save(folder / f"img{i}.png")
+    return folder
+
+
+def run_cli(*args, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "licodec", *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_roundtrip_single_file(tmp_path, images, model_file, capsys):
+    src = images / "img0.png"
+    out = tmp_path / "a.lic"
+    assert main(["compress", str(src), "-o", str(out), "-q", "2", "--model", str(model_file)]) == 0
+    assert "bpp" in capsys.readouterr().out
+    png = tmp_path / "a.png"
+    assert main(["decompress", str(out), "-o", str(png), "--model", str(model_file)]) == 0
+    img = np.asarray(Image.open(png))
+    assert img.shape == (33, 47, 3)
+    assert main(["info", str(out)]) == 0
+    assert "tiny" in capsys.readouterr().out
+
+
+def test_folder_in_folder_out_and_no_overwrite(tmp_path, images, model_file, capsys):
+    out = tmp_path / "lic"
+    assert main(["compress", str(images), "-o", str(out), "--model", str(model_file), "-q", "1"]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["img0.lic", "img1.lic", "img2.lic"]
+    before = (out / "img0.lic").read_bytes()
+    assert main(["compress", str(images), "-o", str(out), "--model", str(model_file), "-q", "3"]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert (out / "img0.lic").read_bytes() == before
+    assert main(["compress", str(images), "-o", str(out), "--model", str(model_file), "-q", "3", "--force"]) == 0
+    assert (out / "img0.lic").read_bytes() != before
+    dec = tmp_path / "png"
+    assert main(["decompress", str(out), "-o", str(dec), "--model", str(model_file)]) == 0
+    assert sorted(p.name for p in dec.iterdir()) == ["img0.png", "img1.png", "img2.png"]
+
+
+@pytest.mark.parametrize(
+    "make_args,expect",
+    [
+        (lambda d, m: ["compress", d / "missing.png", "--model", m], "no such file"),
+        (lambda d, m: ["compress", d / "notimage.png", "--model", m], "not an image"),
+        (lambda d, m: ["decompress", d / "notimage.png", "-o", d / "x.png", "--model", m], "magic"),
+        (lambda d, m: ["decompress", d / "empty.lic", "--model", m], "empty"),
+        (lambda d, m: ["decompress", d / "trunc.lic", "--model", m], "truncated"),
+        (lambda d, m: ["info", d / "sub"], "no .lic files"),
+        (lambda d, m: ["compress", d / "img.png", "--model", d / "notimage.png"], "not a licodec model"),
+        (lambda d, m: ["compress", d / "img.png", "--model", m, "-q", "99"], "quality"),
+    ],
+)
+def test_bad_input_one_line_error(tmp_path, model_file, make_args, expect):
+    (tmp_path / "notimage.png").write_bytes(b"hello, not an image")
+    (tmp_path / "empty.lic").write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.txt").write_text("x")
+    Image.fromarray(photo(20, 20)).save(tmp_path / "img.png")
+    assert main(["compress", str(tmp_path / "img.png"), "-o", str(tmp_path / "good.lic"), "--model", str(model_file), "--quiet"]) == 0
+    (tmp_path / "trunc.lic").write_bytes((tmp_path / "good.lic").read_bytes()[:-7])
+    listing = sorted(tmp_path.iterdir())
+    r = run_cli(*make_args(tmp_path, model_file))
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("licodec: error:"), r.stderr
+    assert expect in lines[0]
+    assert "Traceback" not in r.stderr
+    assert sorted(tmp_path.iterdir()) == listing  # no partial output
+
+
+def test_no_default_model_message(tmp_path):
+    Image.fromarray(photo(20, 20)).save(tmp_path / "img.png")
+    from licodec.codec import zoo
+
+    if zoo.default_name() is None:
+        r = run_cli("compress", tmp_path / "img.png")
+        assert r.returncode == 1 and "no trained model is installed" in r.stderr
+    else:
+        r = run_cli("compress", tmp_path / "img.png", "--model", "no-such-model")
+        assert r.returncode == 1 and "not installed" in r.stderr
+
+
+def test_help_of_every_subcommand():
+    for sub in ["compress", "decompress", "info", "models", "train"]:
+        r = run_cli(sub, "--help")
+        assert r.returncode == 0 and "usage:" in r.stdout, (sub, r.stderr)
+    r = run_cli("--help")
+    for sub in ["compress", "decompress", "info", "train", "eval", "plot", "bench-classical"]:
+        assert sub in r.stdout

@@ -1,0 +1,106 @@
+"""Bad input: every corruption gives a clear error, never a crash, a hang or a huge allocation."""
+import struct
+import zlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import licodec
+from licodec.codec.api import CodecError
+from licodec.codec.container import MAGIC, FormatError, Header, pack, unpack
+from tests.codec.helpers import make_model, photo
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_model("mbt2018", N=16, M=16)
+
+
+@pytest.fixture(scope="module")
+def small_file(model):
+    data = licodec.compress(photo(20, 24), quality=2.0, model=model)
+    assert len(data) < 400
+    return data
+
+
+def _decode_error(data, model):
+    with pytest.raises((FormatError, CodecError)) as info:
+        licodec.decompress(data, model=model)
+    msg = str(info.value)
+    assert msg and "\n" not in msg
+    return msg
+
+
+def test_every_truncation_is_detected(small_file, model):
+    for n in range(len(small_file)):
+        _decode_error(small_file[:n], model)
+
+
+def test_every_single_byte_flip_is_detected(small_file, model):
+    for pos in range(len(small_file)):
+        for flip in (0x01, 0x80, 0xFF):
+            bad = bytearray(small_file)
+            bad[pos] ^= flip
+            _decode_error(bytes(bad), model)
+
+
+def test_specific_bad_headers(small_file, model):
+    assert "magic" in _decode_error(b"GIF89a" + small_file[6:], model)
+    assert "empty" in _decode_error(b"", model)
+    v = bytearray(small_file)
+    v[4] = 9
+    assert "version 9" in _decode_error(bytes(v), model)
+
+
+def _with_crc(body: bytes) -> bytes:
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def test_unknown_model_and_wrong_weights(small_file, model):
+    h = unpack(small_file, lambda name: 2)
+    other = Header("no-such-model", h.weights_id, h.width, h.height, streams=h.streams, quality=h.quality)
+    with pytest.raises(CodecError, match="no-such-model"):
+        licodec.decompress(pack(other))
+    assert "not" in _decode_error(pack(other), model)
+    wrong = Header(h.model, b"\0" * 8, h.width, h.height, streams=h.streams, quality=h.quality)
+    assert "other weights" in _decode_error(pack(wrong), model)
+
+
+def test_absurd_dimensions_refused_before_decoding(model):
+    name = b"mbt2018"
+    body = MAGIC + bytes([1, 4, len(name)]) + name + b"\0" * 8 + struct.pack(">HHH", 2000, 65535, 65535) + b"\0" * 8
+    with pytest.raises(FormatError, match="exceeds the limit"):
+        licodec.decompress(_with_crc(body), model=model)
+
+
+def test_directory_and_missing_file(tmp_path, model):
+    from licodec.codec.image import InputError
+
+    with pytest.raises(InputError, match="directory"):
+        licodec.decompress_file(tmp_path, tmp_path / "o.png", model=model)
+    with pytest.raises(InputError, match="no such file"):
+        licodec.decompress_file(tmp_path / "missing.lic", tmp_path / "o.png", model=model)
+    assert not (tmp_path / "o.png").exists()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300) | st.builds(lambda tail: MAGIC + b"\x01" + tail, st.binary(max_size=300)))
+def test_decoder_survives_arbitrary_bytes(model, data):
+    try:
+        licodec.decompress(data, model=model)
+    except (FormatError, CodecError):
+        pass
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(min_size=0, max_size=200))
+def test_decoder_survives_garbage_with_valid_checksum(model, small_file, payload):
+    """Streams that pass the CRC but hold garbage still end in a clear error or an image."""
+    h = unpack(small_file, lambda name: 2)
+    crafted = Header(h.model, h.weights_id, h.width, h.height, quality=h.quality, streams=[payload + b"\0" * (-len(payload) % 4), b"\x01\x02\x03\x04" + payload + b"\0" * (-len(payload) % 4)])
+    try:
+        out = licodec.decompress(pack(crafted), model=model, as_array=True)
+        assert out.shape == (h.height, h.width, 3)
+    except (FormatError, CodecError):
+        pass

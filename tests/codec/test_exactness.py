@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+
+import licodec
+from licodec.codec.api import _pad, resolve_model, to_uint8
+from licodec.codec.container import unpack
+from tests.codec.helpers import CODED, make_model, photo
+
+
+@pytest.fixture(scope="module", params=CODED)
+def setup(request):
+    model = make_model(request.param)
+    return model, resolve_model(model), photo(70, 100)
+
+
+def test_decoder_reproduces_encoder_latents_and_image(setup):
+    model, codec, img = setup
+    streams, y_enc = codec.encode(_pad(img), 2.0)
+    assert y_enc.abs().max() > 2 * 2**12, "latents should not be trivially zero"
+    hp, wp = 80 // 16, 112 // 16
+    y_dec = codec.decode_latents(streams, hp, wp)
+    assert torch.equal(y_enc, y_dec)
+    data = licodec.compress(img, quality=2.0, model=model)
+    out1 = licodec.decompress(data, model=model, as_array=True)
+    out2 = licodec.decompress(data, model=model, as_array=True)
+    assert np.array_equal(out1, out2)
+    expected = to_uint8(codec.synthesize(y_enc, 2.0))[:70, :100]
+    assert np.array_equal(out1, expected)
+    assert out1.shape == img.shape
+
+
+def test_files_do_not_depend_on_thread_count(setup):
+    model, codec, img = setup
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        d2 = licodec.compress(img, quality=2.5, model=model)
+        o2 = licodec.decompress(d2, model=model, as_array=True)
+        torch.set_num_threads(1)
+        d1 = licodec.compress(img, quality=2.5, model=model)
+        o1 = licodec.decompress(d1, model=model, as_array=True)
+        o21 = licodec.decompress(d2, model=model, as_array=True)
+        torch.set_num_threads(2)
+        o12 = licodec.decompress(d1, model=model, as_array=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert d1 == d2
+    assert np.array_equal(o1, o2) and np.array_equal(o1, o21) and np.array_equal(o1, o12)
+
+
+def test_quality_changes_rate_and_is_recorded():
+    model = make_model("mbt2018-mean")
+    img = photo(64, 64)
+    sizes = [len(licodec.compress(img, quality=q, model=model)) for q in (1.0, 3.0)]
+    assert sizes[0] != sizes[1]
+    h = unpack(licodec.compress(img, quality=1.25, model=model), lambda name: 2)
+    assert h.quality == 1.25
