@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["psnr", "ms_ssim", "ms_ssim_db", "MS_SSIM_WEIGHTS"]
+__all__ = ["psnr", "ms_ssim", "ms_ssim_db", "rgb_metrics", "MS_SSIM_WEIGHTS"]
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -75,3 +75,23 @@ def ms_ssim_db(value: float | Tensor) -> float | Tensor:
     if isinstance(value, Tensor):
         return -10 * torch.log10((1 - value).clamp_min(1e-12))
     return -10 * math.log10(max(1 - float(value), 1e-12))
+
+
+def rgb_metrics(original, decoded) -> dict[str, float]:
+    """PSNR (peak 255) and MS-SSIM (data range 255) of two 8-bit RGB images, (H, W, 3) arrays.
+
+    Returns ``{"psnr": dB, "ms_ssim": value, "ms_ssim_db": dB}``; MS-SSIM is NaN for images too
+    small for its five scales (sides <= 160 px).
+    """
+    import numpy as np
+
+    a = torch.from_numpy(np.array(original, dtype=np.uint8)).permute(2, 0, 1)[None].double()
+    b = torch.from_numpy(np.array(decoded, dtype=np.uint8)).permute(2, 0, 1)[None].double()
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: {tuple(original.shape)} vs {tuple(decoded.shape)}")
+    p = float(psnr(a, b, data_range=255.0)[0])
+    try:
+        m = float(ms_ssim(a, b, data_range=255.0)[0])
+    except ValueError:
+        m = float("nan")
+    return {"psnr": p, "ms_ssim": m, "ms_ssim_db": float(ms_ssim_db(m)) if m == m else float("nan")}

@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from licodec.eval import cli, rd
+
+from . import fakecodec
+
+
+def test_missing_dataset_is_exit_2(tmp_path, capsys):
+    for main in (cli.eval_main, cli.bench_classical_main):
+        assert main([str(tmp_path / "nope")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: dataset folder not found")
+
+
+def test_bad_arguments_are_exit_2(tmp_path, image_dir, capsys):
+    assert cli.bench_classical_main([str(image_dir), "--codecs", "gif"]) == 2
+    assert "unknown classical codec" in capsys.readouterr().err
+    assert cli.bench_classical_main([str(image_dir), "--workers", "0"]) == 2
+    assert cli.eval_main([str(image_dir), "--quality", "high"]) == 2
+    assert cli.eval_main([str(image_dir), "--bogus"]) == 2
+    assert cli.plot_main([str(tmp_path / "missing.json"), "--no-reference"]) == 2
+    assert "result file not found" in capsys.readouterr().err
+    assert cli.plot_main(["--no-reference"]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.bench_classical_main([str(empty)]) == 2
+    assert cli.bench_classical_main(["--help"]) == 0
+    assert cli.main(["nope"]) == 2
+
+
+def _reference(tmp_path):
+    ref = {"_about": "test", "measured_jpeg420": {"bpp": [0.2, 0.5, 1.0, 2.0], "psnr": [24, 28, 31, 34], "ms_ssim": [0.85, 0.93, 0.96, 0.98]},
+           "measured_bpg444": {"bpp": [0.1, 0.3, 0.8, 1.6], "psnr": [26, 29.5, 33, 37], "ms_ssim": [0.88, 0.94, 0.97, 0.985]},
+           "paper_mbt2018": {"bpp": [0.1, 0.3, 0.8, 1.6], "psnr": [27, 30.5, 34, 38]}}
+    p = tmp_path / "ref.json"
+    p.write_text(json.dumps(ref))
+    return p
+
+
+def test_bench_classical_then_plot(tmp_path, image_dir, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "classical"
+    ref = _reference(tmp_path)
+    rc = cli.bench_classical_main([str(image_dir), "--codecs", "jpeg420,webp", "--workers", "1", "--out", str(out),
+                                   "--reference", str(ref), "--no-progress"])
+    assert rc == 0
+    report = (out / "report.md").read_text()
+    assert "measured_jpeg420" in report and "Every curve against" in report
+    assert (out / "jpeg420.json").is_file() and (out / "webp.json").is_file()
+    # cached: a second run recomputes nothing
+    assert cli.bench_classical_main([str(image_dir), "--codecs", "jpeg420", "--workers", "1", "--out", str(out), "--no-reference", "--no-progress"]) == 0
+
+    plots = tmp_path / "plots"
+    rc = cli.plot_main([str(out / "classical.json"), "--reference", str(ref), "--ref-curves", "*", "--out", str(plots),
+                        "--anchor", "measured_bpg444", "--sheet", str(sorted(image_dir.iterdir())[0]), "--sheet-bpp", "0.8",
+                        "--sheet-codecs", "jpeg420,webp", "--crop", "0,0,64,64"])
+    assert rc == 0, capsys.readouterr().err
+    for f in ("rd-psnr.png", "rd-msssim.png", "bd-measured_bpg444.md", "sheet.png"):
+        assert (plots / f).is_file(), f
+    assert cli.plot_main([str(out / "classical.json"), "--no-reference", "--out", str(plots), "--crop", "1,2", "--sheet", "x.png"]) == 2
+
+
+def test_eval_report_with_a_fake_codec(tmp_path, image_dir, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(rd, "default_codec_fns", lambda model=None: (fakecodec.compress, fakecodec.decompress))
+    out = tmp_path / "res"
+    rc = cli.eval_main([str(image_dir), "--model", "fake", "--quality", "1,2,4,8,16", "--out", str(out), "--report",
+                        "--codecs", "jpeg420,webp", "--workers", "1", "--reference", str(_reference(tmp_path)),
+                        "--sheet-image", "img1", "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    doc = json.loads((out / "fake.json").read_text())
+    assert doc["results"]["quality"] == [1, 2, 4, 8, 16]
+    for f in ("rd-psnr.png", "rd-msssim.png", "sheet-img1.png", "bd-fake.md", "bd-fake.json", "classical/classical.json"):
+        assert (out / f).is_file(), f
+    bd = (out / "bd-fake.md").read_text()
+    assert "JPEG 4:2:0" in bd and "WebP" in bd and "measured_bpg444" in bd
+    assert "| quality | bpp |" in captured.out
