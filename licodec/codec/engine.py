@@ -42,10 +42,26 @@ __all__ = ["code_factorized", "code_gaussian", "code_autoregressive", "wavefront
 ONE = float(2**ACT_BITS)
 
 
-class SymbolIO:
-    """Either side of the coder: ``symbols(coder, index, mu_int, where)`` returns integer symbols."""
+class TablePlan:
+    """Elements coded with fixed tables: element e uses distribution ``index[e]`` of ``coder``."""
 
-    def symbols(self, coder: TableCoder, index: np.ndarray, mu_int: Tensor, where) -> np.ndarray:  # pragma: no cover - interface
+    def __init__(self, coder: TableCoder, index: np.ndarray) -> None:
+        self.coder, self.index = coder, np.asarray(index).ravel()
+
+    def encode(self, enc: Encoder, values: np.ndarray) -> None:
+        self.coder.encode(enc, self.index, values)
+
+    def decode(self, dec: Decoder) -> np.ndarray:
+        return self.coder.decode(dec, self.index)
+
+    def cost_bits(self, values: np.ndarray) -> float:
+        return self.coder.tables.cost_bits(self.index, values)
+
+
+class SymbolIO:
+    """Either side of the coder: ``symbols(plan, mu_int, where)`` returns integer symbols shaped like mu."""
+
+    def symbols(self, plan, mu_int: Tensor, where) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -58,12 +74,12 @@ class EncoderIO(SymbolIO):
         self.measure = measure
         self.bits = 0.0  # ideal code length of what was written (when measuring)
 
-    def symbols(self, coder: TableCoder, index: np.ndarray, mu_int: Tensor, where) -> np.ndarray:
+    def symbols(self, plan, mu_int: Tensor, where) -> np.ndarray:
         v = self.values[where]
         sym = torch.round(v - mu_int / ONE).to(torch.int64).numpy()
-        coder.encode(self.enc, index, sym.ravel())
+        plan.encode(self.enc, sym.ravel())
         if self.measure:
-            self.bits += coder.tables.cost_bits(index, sym.ravel())
+            self.bits += plan.cost_bits(sym.ravel())
         return sym.reshape(tuple(mu_int.shape))
 
 
@@ -71,8 +87,8 @@ class DecoderIO(SymbolIO):
     def __init__(self, dec: Decoder) -> None:
         self.dec = dec
 
-    def symbols(self, coder: TableCoder, index: np.ndarray, mu_int: Tensor, where) -> np.ndarray:
-        return coder.decode(self.dec, index).reshape(tuple(mu_int.shape))
+    def symbols(self, plan, mu_int: Tensor, where) -> np.ndarray:
+        return plan.decode(self.dec).reshape(tuple(mu_int.shape))
 
 
 def _dequantize(sym: np.ndarray, mu_int: Tensor) -> Tensor:
@@ -89,12 +105,25 @@ def code_factorized(coder: TableCoder, medians_int: np.ndarray, shape: tuple[int
     c, h, w = shape
     mu = torch.from_numpy(medians_int.astype(np.float64)).reshape(c, 1, 1).expand(c, h, w).contiguous()
     index = np.repeat(np.arange(c), h * w)
-    sym = io.symbols(coder, index, mu, (slice(None), slice(None), slice(None)))
+    sym = io.symbols(TablePlan(coder, index), mu, (slice(None), slice(None), slice(None)))
     return _dequantize(sym, mu)
 
 
+def entropy_plan(state: CodingState, coder, params: Tensor, channel_dim: int) -> tuple[object, Tensor]:
+    """Fixed-point entropy parameters -> (coding plan, mu_int to subtract before rounding).
+
+    Gaussian: the scale-table index of sigma, mu from the params. Mixture (only with a
+    context model, rows on dim 1): a MixturePlan, mu = 0 (values are round(y)).
+    """
+    if state.mixture is not None:
+        plan = coder.plan(params.to(torch.int64).numpy())
+        return plan, torch.zeros(params.shape[0], params.shape[1] // (3 * state.mixture_components), dtype=torch.float64)
+    _, mu, index = split_params(state, params, channel_dim)
+    return TablePlan(coder, index.ravel()), mu
+
+
 def split_params(state: CodingState, params: Tensor, channel_dim: int) -> tuple[Tensor, Tensor, np.ndarray]:
-    """Fixed-point params -> (sigma_int lower-bounded, mu_int, scale-table index as numpy)."""
+    """Fixed-point Gaussian params -> (sigma_int lower-bounded, mu_int, scale-table index as numpy)."""
     cond = state.model.prior.conditional
     if cond.use_means:
         sigma, mu = params.chunk(2, dim=channel_dim)
@@ -107,8 +136,8 @@ def split_params(state: CodingState, params: Tensor, channel_dim: int) -> tuple[
 
 def code_gaussian(state: CodingState, coder: TableCoder, params: Tensor, io: SymbolIO) -> Tensor:
     """y (M, h, w) with per-element Gaussian parameters ``params`` (P, h, w), all at once."""
-    _, mu, index = split_params(state, params, 0)
-    sym = io.symbols(coder, index.ravel(), mu, (slice(None), slice(None), slice(None)))
+    plan, mu = entropy_plan(state, coder, params, 0)
+    sym = io.symbols(plan, mu, (slice(None), slice(None), slice(None)))
     return _dequantize(sym, mu)
 
 
@@ -147,10 +176,11 @@ class _Context:
         return self.layer._finish(taps.reshape(len(rows), -1) @ self.matrix + self.layer.bias)
 
 
-def code_autoregressive(state: CodingState, coder: TableCoder, psi: Tensor | None, shape: tuple[int, int, int], io: SymbolIO) -> Tensor:
+def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tuple[int, int, int], io: SymbolIO) -> Tensor:
     """y (M, h, w) with the context model on the wavefront schedule (module docstring).
 
     ``psi`` (P, h, w): fixed-point hyperprior features, or None (context-only model).
+    ``coder``: the Gaussian TableCoder, or the MixtureCoder of a mixture model.
     ``io.symbols`` receives ``where`` = (rows, cols) and mu of shape (n, M).
     Returns y_hat (M, h, w) in fixed point.
     """
@@ -172,8 +202,8 @@ def code_autoregressive(state: CodingState, coder: TableCoder, psi: Tensor | Non
         r, q = torch.from_numpy(rows), torch.from_numpy(cols)
         feats = context(y_pad, rows, cols, c)
         params = ep.linear(feats, extra[r, q] if extra is not None else None, first_rows)
-        _, mu, index = split_params(state, params, 1)
-        sym = io.symbols(coder, index.ravel(), mu, (r, q))
+        plan, mu = entropy_plan(state, coder, params, 1)
+        sym = io.symbols(plan, mu, (r, q))
         y_pad[r + c, q + c] = _dequantize(sym, mu)
     return y_pad[c:, c : c + w].permute(2, 0, 1).contiguous()
 

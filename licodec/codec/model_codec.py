@@ -39,6 +39,10 @@ class ModelCodec:
         self._z_coder = TableCoder(state.z[0]) if state.z is not None else None
         self._yf_coder = TableCoder(state.y_factorized[0]) if state.y_factorized is not None else None
         self._g_coder = TableCoder(state.gaussian) if state.gaussian is not None else None
+        if state.mixture is not None:
+            from .mixture import MixtureCoder
+
+            self._g_coder = MixtureCoder(state.mixture, state.mixture_components, model.prior.conditional.scale_bound)
 
     @classmethod
     def from_model(cls, model: ImageCodec) -> "ModelCodec":

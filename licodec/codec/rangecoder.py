@@ -44,21 +44,70 @@ class Decoder:
         self._dec = _constriction().stream.queue.RangeDecoder(words)
 
 
-class TableCoder:
-    """Codes integers with one of the D distributions of a :class:`CodingTables` each."""
+class EscapeCoder:
+    """Payloads of values beyond a distribution's range (format in the module docstring)."""
 
     MAX_ESCAPE_BITS = 32
 
+    def __init__(self) -> None:
+        c = _constriction()
+        self._bit = c.stream.model.Uniform(2)
+        self._len = c.stream.model.Uniform(64)
+        self._uniform = {n: c.stream.model.Uniform(1 << n) for n in range(1, 17)}  # constriction: size <= 2**24
+
+    def encode_escapes(self, enc: Encoder, amount: np.ndarray) -> None:
+        """Payloads of escaped values: signed nonzero distances beyond their table's range."""
+        mag = np.abs(amount)
+        if mag.max() >= 2**self.MAX_ESCAPE_BITS:
+            raise ValueError("latent value too large to code")
+        nbits = np.floor(np.log2(mag)).astype(np.int64) + 1
+        enc._enc.encode((amount < 0).astype(np.int32), self._bit)
+        enc._enc.encode(nbits.astype(np.int32), self._len)
+        rest = mag - (1 << (nbits - 1))
+        for n in range(2, self.MAX_ESCAPE_BITS + 1):
+            sel = nbits == n
+            if sel.any():
+                self._encode_bits(enc, rest[sel], n - 1)
+
+    def decode_escapes(self, dec: Decoder, k: int) -> np.ndarray:
+        """Inverse of :meth:`encode_escapes`: k signed distances."""
+        neg = np.asarray(dec._dec.decode(self._bit, k), dtype=np.int64).astype(bool)
+        nbits = np.asarray(dec._dec.decode(self._len, k), dtype=np.int64)
+        if (nbits < 1).any() or (nbits > self.MAX_ESCAPE_BITS).any():
+            raise ValueError("corrupt stream: bad escape length")
+        mag = np.left_shift(np.ones(k, dtype=np.int64), nbits - 1)
+        for n in range(2, self.MAX_ESCAPE_BITS + 1):
+            sel = nbits == n
+            if sel.any():
+                mag[sel] += self._decode_bits(dec, int(sel.sum()), n - 1)
+        return np.where(neg, -mag, mag)
+
+    def _encode_bits(self, enc: Encoder, v: np.ndarray, n: int) -> None:
+        if n <= 16:
+            enc._enc.encode(v.astype(np.int32), self._uniform[n])
+        else:  # split into a high and a low part
+            enc._enc.encode((v >> 16).astype(np.int32), self._uniform[n - 16])
+            enc._enc.encode((v & 0xFFFF).astype(np.int32), self._uniform[16])
+
+    def _decode_bits(self, dec: Decoder, count: int, n: int) -> np.ndarray:
+        if n <= 16:
+            return np.asarray(dec._dec.decode(self._uniform[n], count), dtype=np.int64)
+        hi = np.asarray(dec._dec.decode(self._uniform[n - 16], count), dtype=np.int64)
+        lo = np.asarray(dec._dec.decode(self._uniform[16], count), dtype=np.int64)
+        return (hi << 16) | lo
+
+
+class TableCoder(EscapeCoder):
+    """Codes integers with one of the D distributions of a :class:`CodingTables` each."""
+
     def __init__(self, tables: CodingTables) -> None:
+        super().__init__()
         c = _constriction()
         self.tables = tables
         if tables.precision != 24:
             raise ValueError("constriction's categorical models have 24-bit precision; tables must too")
         # Exactly the tables' integer frequencies (see CodingTables.free_weights).
         self._models = [c.stream.model.Categorical(tables.free_weights(d), perfect=False) for d in range(len(tables))]
-        self._bit = c.stream.model.Uniform(2)
-        self._len = c.stream.model.Uniform(64)
-        self._uniform = {n: c.stream.model.Uniform(1 << n) for n in range(1, 17)}  # constriction: size <= 2**24
 
     def _groups(self, index: np.ndarray):
         order = np.argsort(index, kind="stable")
@@ -83,32 +132,7 @@ class TableCoder:
         for d, members in self._groups(index):
             enc._enc.encode(sym[members], self._models[d])
         if esc.any():
-            amount = escape_amount(values[esc], off[esc], length[esc])
-            mag = np.abs(amount)
-            if mag.max() >= 2**self.MAX_ESCAPE_BITS:
-                raise ValueError("latent value too large to code")
-            nbits = np.floor(np.log2(mag)).astype(np.int64) + 1
-            enc._enc.encode((amount < 0).astype(np.int32), self._bit)
-            enc._enc.encode(nbits.astype(np.int32), self._len)
-            rest = mag - (1 << (nbits - 1))
-            for n in range(2, self.MAX_ESCAPE_BITS + 1):
-                sel = nbits == n
-                if sel.any():
-                    self._encode_bits(enc, rest[sel], n - 1)
-
-    def _encode_bits(self, enc: Encoder, v: np.ndarray, n: int) -> None:
-        if n <= 16:
-            enc._enc.encode(v.astype(np.int32), self._uniform[n])
-        else:  # split into a high and a low part
-            enc._enc.encode((v >> 16).astype(np.int32), self._uniform[n - 16])
-            enc._enc.encode((v & 0xFFFF).astype(np.int32), self._uniform[16])
-
-    def _decode_bits(self, dec: Decoder, count: int, n: int) -> np.ndarray:
-        if n <= 16:
-            return np.asarray(dec._dec.decode(self._uniform[n], count), dtype=np.int64)
-        hi = np.asarray(dec._dec.decode(self._uniform[n - 16], count), dtype=np.int64)
-        lo = np.asarray(dec._dec.decode(self._uniform[16], count), dtype=np.int64)
-        return (hi << 16) | lo
+            self.encode_escapes(enc, escape_amount(values[esc], off[esc], length[esc]))
 
     def decode(self, dec: Decoder, index: np.ndarray) -> np.ndarray:
         index = np.asarray(index, dtype=np.int64).ravel()
@@ -122,16 +146,7 @@ class TableCoder:
         values = sym + off
         esc = sym == length
         if esc.any():
-            k = int(esc.sum())
-            neg = np.asarray(dec._dec.decode(self._bit, k), dtype=np.int64).astype(bool)
-            nbits = np.asarray(dec._dec.decode(self._len, k), dtype=np.int64)
-            if (nbits < 1).any() or (nbits > self.MAX_ESCAPE_BITS).any():
-                raise ValueError("corrupt stream: bad escape length")
-            mag = np.left_shift(np.ones(k, dtype=np.int64), nbits - 1)
-            for n in range(2, self.MAX_ESCAPE_BITS + 1):
-                sel = nbits == n
-                if sel.any():
-                    mag[sel] += self._decode_bits(dec, int(sel.sum()), n - 1)
+            amount = self.decode_escapes(dec, int(esc.sum()))
             e_off, e_len = off[esc], length[esc]
-            values[esc] = np.where(neg, e_off - mag, e_off + e_len - 1 + mag)
+            values[esc] = np.where(amount < 0, e_off + amount, e_off + e_len - 1 + amount)
         return values

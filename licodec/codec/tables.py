@@ -47,8 +47,6 @@ def _convs(seq) -> list:
 
 def build_coding_state(model: ImageCodec) -> dict[str, Tensor]:
     """All coding tables and fixed-point settings of ``model`` as ``coding.*`` tensors."""
-    if isinstance(getattr(model.prior, "conditional", None), GaussianMixtureConditional):
-        raise NotImplementedError("entropy coding of the Gaussian-mixture model is not implemented yet")
     out: dict[str, Tensor] = {"coding.version": torch.tensor([CODING_VERSION], dtype=torch.int32)}
     densities = {"z": model.prior.hyper.z_density} if getattr(model.prior, "hyper", None) is not None else {}
     if hasattr(model.prior, "density"):
@@ -56,13 +54,22 @@ def build_coding_state(model: ImageCodec) -> dict[str, Tensor]:
     for key, d in densities.items():
         tables, med = _density_tables(d)
         out.update(_tensors(f"coding.{key}", tables.state("t") | {"medians": med}))
-    if hasattr(model.prior, "conditional"):
+    cond = getattr(model.prior, "conditional", None)
+    if isinstance(cond, GaussianMixtureConditional):
+        if model.prior.context is None:
+            raise NotImplementedError("mixture coding is implemented for models with a context model")
+        from .mixture import build_mixture_tables
+
+        out.update(_tensors("coding.mix", build_mixture_tables()))
+        out["coding.mix.components"] = torch.tensor([cond.components], dtype=torch.int32)
+    elif cond is not None:
         scales = scale_table(DEFAULT_SCALE_BOUND, SCALE_MAX, SCALE_LEVELS)
         g = gaussian_tables(scales)
         # Index of sigma: the table scale nearest in log domain; thresholds at geometric midpoints.
         mids = [math.sqrt(a * b) for a, b in zip(scales[:-1], scales[1:])]
         thresholds = np.array([math.ceil(m * 2**ACT_BITS) for m in mids], dtype=np.int64)
         out.update(_tensors("coding.y", g.state("t") | {"thresholds": thresholds, "scales": np.array(scales)}))
+    if cond is not None:
         nets = {"hs": model.prior.hyper.h_s if model.prior.hyper is not None else None, "ctx": model.prior.context, "ep": model.prior.entropy_parameters}
         for key, net in nets.items():
             if net is not None:
@@ -86,6 +93,11 @@ class CodingState:
         if "coding.y.thresholds" in arrays:
             self.gaussian = CodingTables.from_state({k[len("coding.y."):]: v for k, v in arrays.items() if k.startswith("coding.y.")}, "t")
             self.thresholds = torch.from_numpy(arrays["coding.y.thresholds"].astype(np.float64))
+        self.mixture = None
+        self.mixture_components = 0
+        if "coding.mix.phi" in arrays:
+            self.mixture = {"exp": arrays["coding.mix.exp"], "phi": arrays["coding.mix.phi"]}
+            self.mixture_components = int(arrays["coding.mix.components"][0])
         prior = model.prior
         self.h_s = self.context = self.ep = None
         if "coding.hs.shifts" in arrays:

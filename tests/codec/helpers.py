@@ -7,7 +7,7 @@ import torch
 from licodec.models import create
 from tests.conftest import smooth_image
 
-CODED = ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018-context", "mbt2018"]
+CODED = ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018-context", "mbt2018", "mbt2018-gmm"]
 
 
 def make_model(name: str = "mbt2018", N: int = 24, M: int = 32, seed: int = 0, lambdas=(0.0067, 0.025, 0.0932)):

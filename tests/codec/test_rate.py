@@ -6,10 +6,14 @@ from licodec.codec.container import header_bytes, unpack
 from tests.codec.helpers import make_model, photo
 
 
-def test_file_size_matches_estimated_rate_768x512():
-    model = make_model("mbt2018", N=32, M=48)
+import pytest
+
+
+@pytest.mark.parametrize("name,h,w", [("mbt2018", 512, 768), ("mbt2018-gmm", 256, 384), ("bmshj2018-hyperprior", 512, 768)])
+def test_file_size_matches_estimated_rate(name, h, w):
+    model = make_model(name, N=32, M=48)
     codec = resolve_model(model)
-    img = photo(512, 768, seed=3)
+    img = photo(h, w, seed=3)
     estimate: list[float] = []
     codec.encode(_pad(img), 2.0, estimate=estimate)
     data = api.compress(img, quality=2.0, model=model)
