@@ -37,9 +37,47 @@ from .fixed import ACT_BITS, FixedLayer
 from .rangecoder import Decoder, Encoder, TableCoder
 from .tables import CodingState
 
-__all__ = ["code_factorized", "code_gaussian", "code_autoregressive", "wavefront_steps", "SymbolIO", "EncoderIO", "DecoderIO"]
+__all__ = ["Stages", "code_factorized", "code_gaussian", "code_autoregressive", "wavefront_steps", "SymbolIO", "EncoderIO", "DecoderIO"]
 
 ONE = float(2**ACT_BITS)
+
+
+class Stages:
+    """Accumulates wall time per named stage: ``with stages("g_s"): ...``; ``Stages(None)`` times nothing."""
+
+    def __init__(self, times: dict | None = None) -> None:
+        self.times = times
+
+    def __call__(self, name: str):
+        return _Timed(self.times, name) if self.times is not None else _NULL
+
+
+class _Timed:
+    __slots__ = ("times", "name", "t0")
+
+    def __init__(self, times: dict, name: str) -> None:
+        self.times, self.name = times, name
+
+    def __enter__(self):
+        import time
+
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc):
+        import time
+
+        self.times[self.name] = self.times.get(self.name, 0.0) + time.perf_counter() - self.t0
+
+
+class _Null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NULL = _Null()
 
 
 class TablePlan:
@@ -176,7 +214,7 @@ class _Context:
         return self.layer._finish(taps.reshape(len(rows), -1) @ self.matrix + self.layer.bias)
 
 
-def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tuple[int, int, int], io: SymbolIO) -> Tensor:
+def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tuple[int, int, int], io: SymbolIO, stages: Stages = Stages()) -> Tensor:
     """y (M, h, w) with the context model on the wavefront schedule (module docstring).
 
     ``psi`` (P, h, w): fixed-point hyperprior features, or None (context-only model).
@@ -200,11 +238,13 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
         first_rows = slice(p, None)
     for rows, cols in wavefront_steps(h, w, c):
         r, q = torch.from_numpy(rows), torch.from_numpy(cols)
-        feats = context(y_pad, rows, cols, c)
-        params = ep.linear(feats, extra[r, q] if extra is not None else None, first_rows)
-        plan, mu = entropy_plan(state, coder, params, 1)
-        sym = io.symbols(plan, mu, (r, q))
-        y_pad[r + c, q + c] = _dequantize(sym, mu)
+        with stages("context steps"):
+            feats = context(y_pad, rows, cols, c)
+            params = ep.linear(feats, extra[r, q] if extra is not None else None, first_rows)
+            plan, mu = entropy_plan(state, coder, params, 1)
+        with stages("y coding"):
+            sym = io.symbols(plan, mu, (r, q))
+            y_pad[r + c, q + c] = _dequantize(sym, mu)
     return y_pad[c:, c : c + w].permute(2, 0, 1).contiguous()
 
 

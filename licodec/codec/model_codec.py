@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..models import ImageCodec
-from .engine import DecoderIO, EncoderIO, code_autoregressive, code_factorized, code_gaussian, hyper_features
+from .engine import DecoderIO, EncoderIO, Stages, code_autoregressive, code_factorized, code_gaussian, hyper_features
 from .fixed import ACT_BITS
 from .rangecoder import Decoder, Encoder, TableCoder
 from .tables import CodingState, build_coding_state
@@ -80,7 +80,7 @@ class ModelCodec:
         return torch.tensor([float(quality) - 1.0])
 
     @torch.no_grad()
-    def encode(self, x: Tensor, quality: float | None = None, estimate: list | None = None) -> tuple[list[bytes], Tensor]:
+    def encode(self, x: Tensor, quality: float | None = None, estimate: list | None = None, stages: Stages = Stages()) -> tuple[list[bytes], Tensor]:
         """x (1, 3, H, W) in [0, 1], H, W multiples of 16 -> ([streams], y_hat (M, H/16, W/16) fixed point).
 
         With ``estimate`` (a list), the ideal code length in bits of each stream's symbols
@@ -88,7 +88,8 @@ class ModelCodec:
         """
         measure = estimate is not None
         model = self.model
-        y = model.g_a(x)
+        with stages("g_a"):
+            y = model.g_a(x)
         q = self._q(quality)
         if q is not None:
             gain, _ = model.gain.gains(q)
@@ -105,22 +106,27 @@ class ModelCodec:
             return [enc.bytes()], y_hat
         psi = None
         if self.has_hyper:
-            z = model.prior.hyper.analysis(y[None])[0]
-            enc = Encoder()
-            io = EncoderIO(enc, z, measure)
-            z_hat = code_factorized(self._z_coder, self.state.z[1], tuple(z.shape), io)
-            streams.append(enc.bytes())
+            with stages("h_a"):
+                z = model.prior.hyper.analysis(y[None])[0]
+            with stages("z coding"):
+                enc = Encoder()
+                io = EncoderIO(enc, z, measure)
+                z_hat = code_factorized(self._z_coder, self.state.z[1], tuple(z.shape), io)
+                streams.append(enc.bytes())
             if measure:
                 estimate.append(io.bits)
-            psi = hyper_features(self.state, z_hat, (h, w))
+            with stages("h_s"):
+                psi = hyper_features(self.state, z_hat, (h, w))
         enc = Encoder()
         if self.state.context is not None:
             io = EncoderIO(enc, y.permute(1, 2, 0), measure)
-            y_hat = code_autoregressive(self.state, self._g_coder, psi, (m, h, w), io)
+            y_hat = code_autoregressive(self.state, self._g_coder, psi, (m, h, w), io, stages)
         else:
             io = EncoderIO(enc, y, measure)
-            y_hat = code_gaussian(self.state, self._g_coder, psi, io)
-        streams.append(enc.bytes())
+            with stages("y coding"):
+                y_hat = code_gaussian(self.state, self._g_coder, psi, io)
+        with stages("y coding"):
+            streams.append(enc.bytes())
         if measure:
             estimate.append(io.bits)
         return streams, y_hat
@@ -133,7 +139,7 @@ class ModelCodec:
         return 2 if self.has_hyper else 1
 
     @torch.no_grad()
-    def decode_latents(self, streams: list[bytes], h: int, w: int) -> Tensor:
+    def decode_latents(self, streams: list[bytes], h: int, w: int, stages: Stages = Stages()) -> Tensor:
         """Streams -> y_hat (M, h, w) fixed point."""
         if len(streams) != self.stream_count:
             raise ValueError(f"expected {self.stream_count} streams, got {len(streams)}")
@@ -142,19 +148,23 @@ class ModelCodec:
             return code_factorized(self._yf_coder, self.state.y_factorized[1], (m, h, w), DecoderIO(Decoder(streams[0])))
         psi = None
         if self.has_hyper:
-            z_hat = code_factorized(self._z_coder, self.state.z[1], self.z_shape(h, w), DecoderIO(Decoder(streams[0])))
-            psi = hyper_features(self.state, z_hat, (h, w))
+            with stages("z coding"):
+                z_hat = code_factorized(self._z_coder, self.state.z[1], self.z_shape(h, w), DecoderIO(Decoder(streams[0])))
+            with stages("h_s"):
+                psi = hyper_features(self.state, z_hat, (h, w))
         dec = DecoderIO(Decoder(streams[-1]))
         if self.state.context is not None:
-            return code_autoregressive(self.state, self._g_coder, psi, (m, h, w), dec)
-        return code_gaussian(self.state, self._g_coder, psi, dec)
+            return code_autoregressive(self.state, self._g_coder, psi, (m, h, w), dec, stages)
+        with stages("y coding"):
+            return code_gaussian(self.state, self._g_coder, psi, dec)
 
     @torch.no_grad()
-    def synthesize(self, y_hat: Tensor, quality: float | None = None) -> Tensor:
+    def synthesize(self, y_hat: Tensor, quality: float | None = None, stages: Stages = Stages()) -> Tensor:
         """y_hat (M, h, w) fixed point -> x_hat (1, 3, 16h, 16w) float32, unclipped."""
-        y = (y_hat * (1.0 / SCALE)).float()[None]
-        q = self._q(quality)
-        if q is not None:
-            _, inv_gain = self.model.gain.gains(q)
-            y = y * inv_gain
-        return self.model.g_s(y)
+        with stages("g_s"):
+            y = (y_hat * (1.0 / SCALE)).float()[None]
+            q = self._q(quality)
+            if q is not None:
+                _, inv_gain = self.model.gain.gains(q)
+                y = y * inv_gain
+            return self.model.g_s(y)

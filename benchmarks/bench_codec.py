@@ -1,0 +1,131 @@
+"""Per-stage encode/decode times of the joint model (issue: fast autoregressive coding).
+
+    python benchmarks/bench_codec.py                       # random weights, synthetic photo
+    python benchmarks/bench_codec.py --image ../shared/datasets/kodak/kodim23.png --model licodec/weights/x.safetensors
+
+For each configuration (N, M), image size and thread count: the median over --runs runs
+of every stage (g_a, h_a, z coding, h_s, context steps, y coding, g_s) for encoding and
+decoding, the totals, and decode / g_s. Random weights are scaled so that y spreads over
+tens of quantization steps (roughly a trained model's bit rate); the rate is printed.
+Run it on a quiet machine: other processes on the two cores distort every number.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+ENC_STAGES = ["g_a", "h_a", "z coding", "h_s", "context steps", "y coding"]
+DEC_STAGES = ["z coding", "h_s", "context steps", "y coding", "g_s"]
+
+
+def synthetic_photo(h: int, w: int, seed: int = 0) -> np.ndarray:
+    g = np.random.default_rng(seed)
+    yy, xx = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
+    img = np.stack([0.5 + 0.35 * np.sin(9 * xx + 2 * c) * np.cos(7 * yy - c) for c in range(3)], axis=2)
+    for _ in range(40):
+        cy, cx, r = g.random(3)
+        img += (g.random(3) - 0.5) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (0.001 + 0.01 * r))[:, :, None]
+    img += 0.03 * g.standard_normal(img.shape)
+    return np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+
+
+def random_model(N: int, M: int):
+    from licodec.models import create
+
+    torch.manual_seed(0)
+    model = create("mbt2018", N=N, M=M)
+    with torch.no_grad():
+        model.g_a[-1].weight.mul_(12)
+        model.prior.hyper.h_a[-1].weight.mul_(3)
+        model.prior.hyper.z_density.quantiles.copy_(torch.tensor([-20.0, 0.0, 20.0]).repeat(N, 1, 1))
+    return model.eval()
+
+
+def bench(codec, img: np.ndarray, quality, runs: int) -> dict:
+    from licodec.codec.api import _pad
+    from licodec.codec.engine import Stages
+
+    x = _pad(img)
+    h, w = x.shape[-2] // 16, x.shape[-1] // 16
+    enc_runs, dec_runs = [], []
+    streams = None
+    for _ in range(runs + 1):  # the first run warms up
+        times: dict = {}
+        t0 = time.perf_counter()
+        streams, _ = codec.encode(x, quality, stages=Stages(times))
+        times["total"] = time.perf_counter() - t0
+        enc_runs.append(times)
+        times = {}
+        t0 = time.perf_counter()
+        y_hat = codec.decode_latents(streams, h, w, stages=Stages(times))
+        codec.synthesize(y_hat, quality, stages=Stages(times))
+        times["total"] = time.perf_counter() - t0
+        dec_runs.append(times)
+    med = lambda runs_, k: statistics.median(r.get(k, 0.0) for r in runs_[1:])  # noqa: E731
+    nbytes = sum(len(s) for s in streams)
+    return {
+        "enc": {k: med(enc_runs, k) for k in ENC_STAGES + ["total"]},
+        "dec": {k: med(dec_runs, k) for k in DEC_STAGES + ["total"]},
+        "bpp": 8 * nbytes / (img.shape[0] * img.shape[1]),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", default="192x192,192x320", help="N x M pairs (random weights)")
+    ap.add_argument("--model", help="a trained model file instead of random weights")
+    ap.add_argument("--quality", type=float, help="quality for a variable-rate --model")
+    ap.add_argument("--sizes", default="768x512,1536x1024", help="W x H")
+    ap.add_argument("--image", help="an image to crop/tile the sizes from (default: synthetic)")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+
+    from licodec.codec.api import resolve_model
+
+    codecs = []
+    if args.model:
+        codecs.append((args.model, resolve_model(args.model)))
+    else:
+        for cfg in args.configs.split(","):
+            n, m = (int(v) for v in cfg.split("x"))
+            codecs.append((f"mbt2018 N={n} M={m} (random)", resolve_model(random_model(n, m))))
+    base = None
+    if args.image:
+        from licodec.codec.image import read_image
+
+        base, _ = read_image(args.image)
+    print("| model | image | threads | bpp | " + " | ".join(f"enc {s}" for s in ENC_STAGES) + " | **encode** | "
+          + " | ".join(f"dec {s}" for s in DEC_STAGES) + " | **decode** | decode / g_s |")
+    print("|" + "---|" * (6 + len(ENC_STAGES) + len(DEC_STAGES)))
+    results = {}
+    for label, codec in codecs:
+        quality = args.quality if codec.quality_range else None
+        if codec.quality_range and quality is None:
+            quality = sum(codec.quality_range) / 2
+        for size in args.sizes.split(","):
+            w, h = (int(v) for v in size.split("x"))
+            img = synthetic_photo(h, w) if base is None else np.tile(base, (-(-h // base.shape[0]), -(-w // base.shape[1]), 1))[:h, :w]
+            for th in (int(t) for t in args.threads.split(",")):
+                torch.set_num_threads(th)
+                r = bench(codec, img, quality, args.runs)
+                results[(label, size, th)] = r
+                e, d = r["enc"], r["dec"]
+                print(f"| {label} | {size} | {th} | {r['bpp']:.3f} | " + " | ".join(f"{e[s]:.3f}" for s in ENC_STAGES)
+                      + f" | **{e['total']:.3f}** | " + " | ".join(f"{d[s]:.3f}" for s in DEC_STAGES)
+                      + f" | **{d['total']:.3f}** | {d['total'] / max(d['g_s'], 1e-9):.2f} |", flush=True)
+    sizes = args.sizes.split(",")
+    if len(sizes) == 2:
+        for label, _ in codecs:
+            for th in (int(t) for t in args.threads.split(",")):
+                a, b = results.get((label, sizes[0], th)), results.get((label, sizes[1], th))
+                if a and b:
+                    print(f"{label}, {th} thread(s): decode {sizes[1]} / {sizes[0]} = {b['dec']['total'] / a['dec']['total']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
