@@ -167,7 +167,8 @@ def _classical_report(out: Path, res: dict, refs: dict, anchor: str | None, n_im
     lines = [f"# Classical codecs on {n_images} images", "", f"Sweep wall time: {wall:.0f} s (cached points are not recomputed).", ""]
     lines += ["| codec | settings | points | bpp range | PSNR range (dB) |", "|---|---|---|---|---|"]
     for n, c in ours.items():
-        lines.append(f"| {c['label']} | {c.get('codec', '')} | {len(c['bpp'])} | {min(c['bpp']):.3f}–{max(c['bpp']):.3f} "
+        settings = str(c.get("codec", "")).split(": ", 1)[-1]
+        lines.append(f"| {c['label']} | {settings} | {len(c['bpp'])} | {min(c['bpp']):.3f}–{max(c['bpp']):.3f} "
                      f"| {min(c['psnr']):.2f}–{max(c['psnr']):.2f} |")
     if refs:
         lines += ["", "## Against the measured reference curves (same codec, same settings)", "",
@@ -180,7 +181,8 @@ def _classical_report(out: Path, res: dict, refs: dict, anchor: str | None, n_im
             cells = []
             for m in ("psnr", "ms_ssim_db"):
                 try:
-                    cells.append(f"{bd_rate(r['bpp'], r[m], c['bpp'], c[m]):+.2f}%")
+                    v = bd_rate(r["bpp"], r[m], c["bpp"], c[m])
+                    cells.append("0.00%" if abs(v) < 0.005 else f"{v:+.2f}%")
                 except (ValueError, KeyError):
                     cells.append("n/a")
             lines.append(f"| {c['label']} | {r['name']} | {cells[0]} | {cells[1]} |")
@@ -273,8 +275,9 @@ def _make_sheet(image: str, target_bpp: float, codecs: list[str], out_path: Path
                                       model_label=model_label, per_image_points=per_image_points)
     if crop and (crop[0] + crop[2] > original.shape[1] or crop[1] + crop[3] > original.shape[0]):
         raise UsageError(f"--crop {crop} falls outside the {original.shape[1]}x{original.shape[0]} image")
+    matched = entries[0][2] if entries and (model is not None or compress is not None) else target_bpp
     return visual_sheet(original, entries, out_path, crop=crop,
-                        title=f"{Path(image).name}, matched at ~{entries[0][2] if entries else target_bpp:.3f} bpp (crop zoomed 2x)")
+                        title=f"{Path(image).name}: each codec at its setting nearest {matched:.3f} bpp (crop zoomed 2x)")
 
 
 def plot_main(argv: Sequence[str] | None = None) -> int:
@@ -390,7 +393,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
 def _eval_report(args, doc, path, images, codecs, workers, refs, crop, quals) -> int:
     from .bdrate import bd_table, bd_versus, format_bd_table, format_bd_versus
     from .rd import default_codec_fns
-    from .results import load_curves, select
+    from .results import REFERENCE_PAIRS, load_curves, select
 
     out = Path(args.out)
     name = doc["name"]
@@ -403,7 +406,11 @@ def _eval_report(args, doc, path, images, codecs, workers, refs, crop, quals) ->
     written = _make_plots(curves, out, f"{name} on {Path(args.dataset).name}", 2.0)
 
     labels = {k: v.get("label", k) for k, v in {**refs, **classical}.items()}
-    anchors = {**classical, **{k: v for k, v in refs.items() if k.startswith("measured_") or k.startswith("paper_") or k.startswith("compressai_")}}
+    # this run's classical curves, then the references: measured codecs not run here (BPG, VVC, ...),
+    # the paper's own points and CompressAI's re-implementation
+    twins = {REFERENCE_PAIRS[k] for k in classical if k in REFERENCE_PAIRS}
+    anchors = {**classical, **{k: v for k, v in refs.items() if (k.startswith("measured_") and k not in twins)
+                               or k in ("paper_mbt2018", "compressai_mbt2018")}}
     md = [f"# {name}: BD-rates", "", format_bd_versus(bd_versus(ours[name], anchors), name, labels=labels), ""]
     if "measured_bpg444" in refs:
         allc = {**ours, **classical, **shown_refs}

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["plot_rd", "visual_sheet", "sheet_entries", "detail_crop", "METRIC_AXES"]
+__all__ = ["plot_rd", "visual_sheet", "sheet_entries", "match_knob", "detail_crop", "METRIC_AXES"]
 
 METRIC_AXES = {
     "psnr": "PSNR (RGB) [dB]",
@@ -30,6 +30,22 @@ _STYLE = {  # kind -> line style
     "classical": dict(linestyle="--", linewidth=1.4, marker="s", markersize=3, zorder=3),
     "reference": dict(linestyle=":", linewidth=1.4, marker="x", markersize=4, alpha=0.85, zorder=2),
 }
+
+
+# one colour per codec, shared by this run's curve and its measured reference twin
+_CODEC_COLORS = {
+    "jpeg420": "#1f77b4", "jpeg444": "#8fbbd9", "webp": "#ff7f0e", "jpeg2000": "#8c564b",
+    "hevc444": "#2ca02c", "hevc444_heif": "#2ca02c", "avif444": "#bcbd22", "jpegxl": "#17becf",
+    "bpg444": "#7f7f7f", "vvc420_vvenc": "#9467bd",
+    "paper_mbt2018": "#000000", "compressai_mbt2018": "#e377c2",
+    "paper_mbt2018_mean": "#555555", "paper_bmshj2018_hyperprior": "#aaaaaa",
+}
+_SPARE_COLORS = ["#d62728", "#e6550d", "#3182bd", "#31a354", "#756bb1", "#636363", "#fd8d3c", "#6baed6", "#74c476", "#9e9ac8"]
+
+
+def _color(name: str) -> str | None:
+    n = name.split(":")[-1]
+    return _CODEC_COLORS.get(n) or _CODEC_COLORS.get(n.removeprefix("measured_"))
 
 
 def plot_rd(
@@ -51,7 +67,7 @@ def plot_rd(
         raise ValueError(f"metric must be one of {', '.join(METRIC_AXES)}")
     labels = labels or {}
     fig, ax = plt.subplots(figsize=(9, 6.5))
-    colors = plt.get_cmap("tab20").colors
+    spare = iter(_SPARE_COLORS * 4)
     plotted = 0
     ymin, ymax = math.inf, -math.inf
     for i, (name, c) in enumerate(curves.items()):
@@ -67,7 +83,8 @@ def plot_rd(
             continue
         b, y = zip(*pts)
         style = dict(_STYLE.get(c.get("kind", "learned"), _STYLE["learned"]))
-        ax.plot(b, y, label=labels.get(name, c.get("label", name)), color=colors[i % len(colors)], **style)
+        color = _color(name) or next(spare)
+        ax.plot(b, y, label=labels.get(name, c.get("label", name)), color=color, **style)
         vis = [yy for bb, yy in pts if not bpp_max or bb <= bpp_max]
         if vis:
             ymin, ymax = min(ymin, min(vis)), max(ymax, max(vis))
@@ -128,7 +145,7 @@ def visual_sheet(
     out_path: str | os.PathLike,
     crop: tuple[int, int, int, int] | None = None,
     zoom: int = 2,
-    columns: int = 4,
+    columns: int | None = None,
     title: str = "",
 ) -> Path:
     """Tiles of one crop: the original, then each ``(label, decoded_rgb, bpp)``; PNG written."""
@@ -144,7 +161,7 @@ def visual_sheet(
     tw, th = w * zoom, h * zoom
     cap = 34
     head = 30 if title else 0
-    cols = min(columns, len(tiles))
+    cols = min(columns or (4 if len(tiles) <= 8 else 5), len(tiles))
     rows = math.ceil(len(tiles) / cols)
     pad = 6
     sheet = Image.new("RGB", (cols * (tw + pad) + pad, head + rows * (th + cap + pad) + pad), "white")
@@ -166,6 +183,35 @@ def visual_sheet(
     return out
 
 
+def match_knob(codec, rgb: np.ndarray, target_bpp: float, known: Sequence[dict] = (), iters: int = 8):
+    """The knob of ``codec`` whose bpp on ``rgb`` is nearest ``target_bpp`` (log scale), found by
+    bisection between the sweep's extreme knobs (integer knobs stay integers). ``known``:
+    already measured ``{"knob", "bpp"}`` points of this image, which are reused."""
+    h, w = rgb.shape[:2]
+    seen: dict = {p["knob"]: p["bpp"] for p in known}
+
+    def bpp(k):
+        if k not in seen:
+            seen[k] = 8.0 * len(codec.encode(rgb, k)) / (h * w)
+        return seen[k]
+
+    is_int = all(isinstance(k, int) for k in codec.knobs)
+    lo, hi = min(codec.knobs), max(codec.knobs)
+    up = codec.knob_increases_rate
+    if codec.name == "jpeg2000":  # the knob is the rate target itself
+        lo, hi = target_bpp / 2, target_bpp * 1.5
+    for _ in range(iters):
+        if (is_int and hi - lo <= 1) or (not is_int and hi / max(lo, 1e-9) < 1.01):
+            break
+        mid = (lo + hi) // 2 if is_int else math.sqrt(lo * hi) if lo > 0 else (lo + hi) / 2
+        if (bpp(mid) < target_bpp) == up:
+            lo = mid
+        else:
+            hi = mid
+    bpp(lo), bpp(hi)
+    return min(seen, key=lambda k: abs(math.log(max(seen[k], 1e-9) / target_bpp)))
+
+
 def sheet_entries(
     image: str | os.PathLike,
     target_bpp: float,
@@ -182,10 +228,10 @@ def sheet_entries(
     With a model (or ``compress``/``decompress``), licodec goes first at the quality whose bpp on
     this image is nearest ``target_bpp`` (``per_image_points[model_label]`` may give the bpp of
     each quality, else each quality is coded once); its actual bpp becomes the target for the
-    classical codecs, each at its knob nearest in log-bpp (from ``per_image_points[codec]`` when
-    given, e.g. the sweep's cache, else by coding every knob of that codec on this image).
+    classical codecs, each at the knob nearest that in log-bpp (:func:`match_knob`, which reuses
+    ``per_image_points[codec]``, e.g. the sweep's points of this image).
     """
-    from .classical import closest_knob, encode_decode, get_codec, load_rgb
+    from .classical import encode_decode, get_codec, load_rgb
 
     rgb = load_rgb(image)
     h, w = rgb.shape[:2]
@@ -222,13 +268,8 @@ def sheet_entries(
         c = get_codec(name)
         if c.available() is not None:
             continue
-        cpts = pts.get(name)
-        if not cpts:
-            cpts = []
-            for k in c.knobs:
-                data = c.encode(rgb, k)
-                cpts.append({"knob": k, "bpp": 8.0 * len(data) / (h * w)})
-        k = closest_knob(name, cpts, target)
+        cpts = pts.get(name) or []
+        k = match_knob(c, rgb, target, cpts)
         data, rec, _, _ = encode_decode(c, rgb, k)
-        entries.append((f"{c.label} ({c.knob_name} {k})", rec, 8.0 * len(data) / (h * w)))
+        entries.append((f"{c.label} ({c.knob_name} {k:.3g})", rec, 8.0 * len(data) / (h * w)))
     return rgb, entries

@@ -24,3 +24,14 @@ def image_dir(tmp_path):
     for i in range(2):
         Image.fromarray(synth_rgb(seed=i)).save(d / f"img{i}.png")
     return d
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Metrics on small images are fastest on one thread (and immune to a busy machine)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
