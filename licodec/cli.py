@@ -106,12 +106,7 @@ def cmd_info(args) -> int:
     from .codec import api
 
     for f in _expand(args.inputs, (".lic",)):
-        try:
-            data = f.read_bytes()
-        except FileNotFoundError:
-            raise _Fail(f"{f}: no such file") from None
-        except IsADirectoryError:
-            raise _Fail(f"{f}: is a directory") from None
+        data = api.read_file(f)
         try:
             i = api.info(data)
         except ValueError as exc:

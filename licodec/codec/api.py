@@ -176,17 +176,22 @@ def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, 
     return dst
 
 
+def read_file(path: str | os.PathLike) -> bytes:
+    """The bytes of a file, or an InputError that names it (missing, a directory)."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+
+
 def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, model=None, *, force: bool = False) -> Path:
     """.lic file -> image file (PNG unless the suffix says otherwise), written atomically."""
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(".png")
     _check_output(src, dst, force)
-    try:
-        data = src.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{src}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{src}: is a directory") from None
+    data = read_file(src)
     try:
         image = decompress(data, model)
     except (FormatError, CodecError) as exc:
