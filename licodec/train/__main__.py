@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -65,13 +66,21 @@ def build_parser(prog: str = "licodec train") -> argparse.ArgumentParser:
 
 
 def _load_config_file(path: str) -> dict:
+    """Settings from a JSON or (by suffix) TOML file; keys are TrainConfig's field names."""
     p = Path(path)
     text = p.read_text()
-    if p.suffix == ".toml":
-        import tomllib
+    try:
+        if p.suffix == ".toml":
+            import tomllib
 
-        return tomllib.loads(text)
-    return json.loads(text)
+            settings = tomllib.loads(text)
+        else:
+            settings = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError and TOMLDecodeError both are
+        raise ValueError(f"{path}: {exc}") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path}: expected a table of settings")
+    return settings
 
 
 def config_from_args(args: argparse.Namespace):
@@ -106,17 +115,28 @@ def main(argv: list[str] | None = None, prog: str = "licodec train") -> int:
 
         backend = "nccl" if (cfg.device in ("auto", "cuda") and torch.cuda.is_available()) else "gloo"
         dist.init_process_group(backend)
+    trainer = None
     try:
         trainer = Trainer(cfg, resume=args.resume)
+        if trainer.rank == 0 and args.resume:
+            print(f"{prog}: resuming {cfg.out} at step {trainer.step}" if trainer.step else f"{prog}: no checkpoint in {cfg.out}; starting at step 0", file=sys.stderr)
         trainer.run()
+        if trainer.interrupted:
+            if trainer.rank == 0:
+                print(f"{prog}: stopped by {signal.Signals(trainer.interrupted).name} at step {trainer.step}; checkpoint saved, continue with --resume", file=sys.stderr)
+            return 128 + int(trainer.interrupted)
         if args.export and trainer.rank == 0:
             export_run(trainer, args.export)
     except (ValueError, FileNotFoundError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except FloatingPointError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted at step {trainer.step}; saving a checkpoint", file=sys.stderr)
-        trainer.save()
+        # Mid-step: the state is not a step boundary, so keep the last checkpoint as it is.
+        step = f" at step {trainer.step}" if trainer is not None else ""
+        print(f"{prog}: interrupted{step}; the last checkpoint stays (continue with --resume)", file=sys.stderr)
         return 130
     finally:
         if distributed and dist.is_initialized():

@@ -23,6 +23,8 @@ import csv
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -34,7 +36,7 @@ import torch.distributed as dist
 from ..models import ImageCodec, create
 from ..models.codec import bits
 from .checkpoint import load_state, save_state
-from .data import CropSampler, ImageCache, list_images, load_rgb, split_holdout
+from .data import IMAGE_SUFFIXES, CropSampler, ImageCache, list_images, load_rgb, split_holdout
 
 __all__ = ["TrainConfig", "Trainer", "COMPRESSAI_MSE_LAMBDAS"]
 
@@ -145,8 +147,12 @@ class Trainer:
             )
 
         files = list_images(cfg.data)
+        if not files:
+            raise ValueError(f"no images ({', '.join(s[1:] for s in IMAGE_SUFFIXES)}) in {cfg.data}")
         if cfg.val:
             train_files, val_files = files, list_images(cfg.val)
+        elif len(files) <= cfg.holdout:
+            raise ValueError(f"{cfg.data} has {len(files)} images and --holdout sets {cfg.holdout} aside for validation: lower --holdout or give --val")
         else:
             train_files, val_files = split_holdout(files, cfg.holdout)
         self.val_files = val_files[: cfg.val_images]
@@ -165,6 +171,7 @@ class Trainer:
         self.pixels = 0
         self.history: list[dict] = []  # per-session records: device, steps, wall time
         self.val_history: list[dict] = []
+        self.interrupted: int | None = None  # the signal that ended the last run(), if one did
         self._ckpt = self.out / "checkpoint.safetensors"
         if resume and self._ckpt.exists():
             self.load(self._ckpt)
@@ -214,6 +221,12 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         self.aux_opt.zero_grad(set_to_none=True)
         loss, stats = self.loss(x, q)
+        if not math.isfinite(stats["loss"]):
+            # Stop before the optimizer spreads NaN into the weights (and the next checkpoint).
+            raise FloatingPointError(
+                f"non-finite loss at step {self.step + 1} (bpp {stats['bpp']}, mse {stats['mse']}); "
+                "the last checkpoint is intact: lower --lr or raise --warmup and resume"
+            )
         aux = self.model.aux_loss()
         (loss + aux).backward()
         if self.cfg.clip > 0:
@@ -285,6 +298,11 @@ class Trainer:
 
     def load(self, path: Path) -> None:
         st = load_state(path)
+        if st.get("model_config") != self.model.config:
+            raise ValueError(
+                f"{path} holds a {_describe(st.get('model_config'))} model, but the settings ask for a "
+                f"{_describe(self.model.config)} one: resume with the run's settings or use a new --out"
+            )
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["opt"])
         self.aux_opt.load_state_dict(st["aux_opt"])
@@ -297,13 +315,22 @@ class Trainer:
             torch.set_rng_state(rngs[self.rank])
         self.history = list(st["history"])
         self.val_history = list(st["val_history"])
+        if self.rank == 0:  # rows a killed run logged after this checkpoint would repeat: drop them
+            for log in ("train.csv", "val.csv"):
+                _truncate_csv(self.out / log, self.step)
 
     # -- the run -----------------------------------------------------------------
     def run(self, stop_after: int | None = None) -> None:
-        """Train until ``cfg.steps`` (or ``stop_after`` more steps), checkpointing on the way."""
+        """Train until ``cfg.steps`` (or ``stop_after`` more steps), checkpointing on the way.
+
+        SIGINT/SIGTERM (Ctrl-C, a scheduler, torchrun stopping its workers) end the run at
+        the next step boundary, agreed across ranks, after writing a checkpoint; the signal
+        number is then left in ``self.interrupted``. A second signal interrupts at once.
+        """
         from tqdm import tqdm
 
         cfg = self.cfg
+        self.interrupted = None
         target = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
         session = {"device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
                    "world": self.world, "start_step": self.step, "end_step": self.step, "wall_s": 0.0}
@@ -314,34 +341,52 @@ class Trainer:
         t_prev = time.monotonic()
         acc: dict[str, float] = {}
         n_acc = 0
-        while self.step < target:
-            stats = self.train_step()
-            now = time.monotonic()
-            self.wall += now - t_prev
-            session["wall_s"] += now - t_prev
-            session["end_step"] = self.step
-            t_prev = now
-            for k, v in stats.items():
-                acc[k] = acc.get(k, 0.0) + v
-            n_acc += 1
-            bar.update(1)
-            if self.step % cfg.log_every == 0 or self.step == target:
-                row = {k: v / n_acc for k, v in acc.items()}
-                row["psnr"] = 10 * math.log10(1 / max(row["mse"], 1e-12))
-                bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", psnr=f"{row['psnr']:.2f}")
-                if self.rank == 0:
-                    self._append_csv(log, {"step": self.step, "wall_s": round(self.wall, 1), "pixels": self.pixels, **{k: round(v, 6) for k, v in row.items()}})
-                acc, n_acc = {}, 0
-            if cfg.val_every and self.step % cfg.val_every == 0:
-                self._validate_and_log()
-                t_prev = time.monotonic()
-            if time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60 or self.step == target:
-                self.save()
-                last_ckpt = time.monotonic()
-                t_prev = last_ckpt
+        with _StopSignals() as signals:
+            while self.step < target:
+                stats = self.train_step()
+                now = time.monotonic()
+                self.wall += now - t_prev
+                session["wall_s"] += now - t_prev
+                session["end_step"] = self.step
+                t_prev = now
+                for k, v in stats.items():
+                    acc[k] = acc.get(k, 0.0) + v
+                n_acc += 1
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == target:
+                    row = {k: v / n_acc for k, v in acc.items()}
+                    row["psnr"] = 10 * math.log10(1 / max(row["mse"], 1e-12))
+                    bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", psnr=f"{row['psnr']:.2f}")
+                    if self.rank == 0:
+                        self._append_csv(log, {"step": self.step, "wall_s": round(self.wall, 1), "pixels": self.pixels, **{k: round(v, 6) for k, v in row.items()}})
+                    acc, n_acc = {}, 0
+                if cfg.val_every and self.step % cfg.val_every == 0:
+                    self._validate_and_log()
+                    t_prev = time.monotonic()
+                # Every rank must take the same decision (saving gathers RNG states): rank 0's
+                # clock decides, and a signal seen by any rank stops them all at this step.
+                due = time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60
+                due, stop = self._agree(due, signals.received)
+                if due or stop or self.step == target:
+                    self.save()
+                    last_ckpt = time.monotonic()
+                    t_prev = last_ckpt
+                if stop:
+                    self.interrupted = int(signals.received or signal.SIGTERM)
+                    break
         bar.close()
 
+    def _agree(self, due: bool, signalled: int | None) -> tuple[bool, bool]:
+        """(rank 0's checkpoint decision, whether any rank was signalled), the same on every rank."""
+        if self.world == 1:
+            return due, signalled is not None
+        flags = torch.tensor([float(due) if self.rank == 0 else 0.0, float(signalled is not None)], device=self.device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return bool(flags[0].item()), bool(flags[1].item())
+
     def _validate_and_log(self) -> None:
+        if not self.val_files:
+            return
         if self.rank == 0:
             rows = self.validate()
             self.val_history.extend(rows)
@@ -358,3 +403,60 @@ class Trainer:
             if new:
                 w.writeheader()
             w.writerow(row)
+
+
+def _describe(cfg) -> str:
+    if not isinstance(cfg, dict):
+        return "different"
+    rate = f"{len(cfg['lambdas'])}-level variable-rate" if cfg.get("lambdas") else "fixed-rate"
+    return f"{cfg.get('name')} N={cfg.get('N')} M={cfg.get('M')} {rate}"
+
+
+def _truncate_csv(path: Path, step: int) -> None:
+    """Drop the rows of a log whose step is past ``step``."""
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) < 2 or "step" not in rows[0]:
+        return
+    col = rows[0].index("step")
+    keep = [rows[0]] + [r for r in rows[1:] if len(r) > col and r[col].isdigit() and int(r[col]) <= step]
+    if len(keep) == len(rows):
+        return
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", newline="") as fh:
+        csv.writer(fh).writerows(keep)
+    os.replace(tmp, path)
+
+
+class _StopSignals:
+    """Within the block, SIGINT and SIGTERM only record that they came.
+
+    A further signal more than a second after the first raises KeyboardInterrupt at once
+    (Ctrl-C pressed again). Sooner ones are ignored: Ctrl-C under torchrun reaches a worker
+    twice, from the terminal and forwarded by the agent.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._at = 0.0
+        self._old: dict = {}
+
+    def _handler(self, signum, frame) -> None:
+        if self.received is None:
+            self.received, self._at = signum, time.monotonic()
+        elif time.monotonic() - self._at > 1.0:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> "_StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)

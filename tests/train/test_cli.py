@@ -1,0 +1,96 @@
+"""`python -m licodec.train`: config files, flag overrides, errors as one line and exit code 2."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from licodec.train.__main__ import build_parser, config_from_args, main
+from licodec.train.checkpoint import load_state
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["--steps", "2", "-N", "16", "-M", "16", "--crop", "64", "--batch", "2", "--holdout", "2", "--val-every", "0",
+        "--device", "cpu", "--threads", "1", "--no-progress"]
+
+
+def _config(argv: list[str]):
+    return config_from_args(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("kind", ["json", "toml"])
+def test_config_file_with_flags_overriding_it(tmp_path, kind):
+    settings = {"data": "imgs", "model": "mbt2018-mean", "N": 64, "M": 96, "lambdas": [0.001, 0.01, 0.1],
+                "milestones": [100, 200], "crop": 128, "amp": False, "lr": 5e-4}
+    if kind == "json":
+        path = tmp_path / "run.json"
+        path.write_text(json.dumps(settings))
+    else:
+        path = tmp_path / "run.toml"
+        path.write_text('data = "imgs"\nmodel = "mbt2018-mean"\nN = 64\nM = 96\nlambdas = [0.001, 0.01, 0.1]\n'
+                        'milestones = [100, 200]\ncrop = 128\namp = false\nlr = 5e-4\n')
+    cfg = _config(["--config", str(path)])
+    for k, v in settings.items():
+        assert getattr(cfg, k) == v, k
+    cfg = _config(["--config", str(path), "-M", "128", "--lambdas", "0.002,0.02", "--milestones", "5e3 6e3", "--lr", "1e-4"])
+    assert (cfg.N, cfg.M, cfg.lambdas, cfg.milestones, cfg.lr) == (64, 128, [0.002, 0.02], [5000, 6000], 1e-4)
+    assert cfg.model == "mbt2018-mean" and cfg.amp is False and cfg.crop == 128  # untouched by the flags
+    assert _config(["--data", "x"]).amp is True and _config(["--data", "x", "--no-amp"]).amp is False
+
+
+def test_missing_data_folder_is_one_line_and_exit_code_2(tmp_path):
+    """Run as a user would: a separate process, so no traceback can hide in pytest's capture."""
+    r = subprocess.run([sys.executable, "-m", "licodec.train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run"), *TINY],
+                       cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"python -m licodec.train: error: not a folder: {tmp_path / 'nope'}"
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "--data is required"),
+        (["--data", "{data}", "--crop", "72"], "crop must be a multiple of 16"),
+        (["--data", "{data}", "--model", "nope"], "unknown model 'nope'"),
+        (["--data", "{data}", "--crop", "1024"], "no training image has both sides >= 1024 px"),
+        (["--data", "{empty}"], "no images (jpg, jpeg, png"),
+        (["--data", "{data}", "--holdout", "6"], "has 6 images and --holdout sets 6 aside"),
+        (["--config", "{tmp}/missing.toml", "--data", "{data}"], "No such file"),
+        (["--config", "{tmp}/bad.json", "--data", "{data}"], "unknown training settings: epochs"),
+        (["--config", "{tmp}/broken.toml", "--data", "{data}"], "broken.toml: Invalid value"),
+    ],
+    ids=["no-data", "bad-crop", "bad-model", "images-too-small", "empty-folder", "all-held-out", "missing-config", "unknown-key", "broken-toml"],
+)
+def test_bad_input_is_one_line_and_exit_code_2(image_dir, tmp_path, capsys, argv, message):
+    (tmp_path / "bad.json").write_text('{"epochs": 3}')
+    (tmp_path / "broken.toml").write_text("N = = 3\n")
+    (tmp_path / "empty").mkdir()
+    fill = {"data": str(image_dir), "empty": str(tmp_path / "empty"), "tmp": str(tmp_path)}
+    argv = [a.format(**fill) for a in argv]
+    assert main([*TINY, "--out", str(tmp_path / "run"), *argv]) == 2  # the later flag wins
+    err = capsys.readouterr().err
+    assert err.startswith("licodec train: error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_resume_with_other_settings_is_refused_with_exit_code_2(image_dir, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(["--data", str(image_dir), "--out", out, *TINY]) == 0
+    assert main(["--data", str(image_dir), "--out", out, *TINY, "--steps", "4", "--resume", "-M", "24"]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "resume with the run's settings or use a new --out" in err
+    assert load_state(Path(out) / "checkpoint.safetensors")["step"] == 2
+
+
+def test_train_then_export(image_dir, tmp_path):
+    from licodec.models.io import load_model, read_card
+
+    out, model_path = tmp_path / "run", tmp_path / "model" / "tiny.safetensors"
+    assert main(["--data", str(image_dir), "--out", str(out), *TINY, "--steps", "3", "--lmbda", "0.01", "--export", str(model_path)]) == 0
+    model, _, card = load_model(model_path)
+    assert model.config == {"name": "mbt2018", "N": 16, "M": 16} and model.gain is None
+    assert card["training"]["steps"] == 3 and card["training"]["lmbda"] == 0.01
+    assert read_card(model_path) == card == json.loads(model_path.with_suffix(".json").read_text())
