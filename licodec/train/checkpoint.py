@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["save_state", "load_state", "atomic_write_bytes"]
+__all__ = ["save_state", "load_state", "load_state_bytes", "atomic_write_bytes"]
 
 
 def _encode(obj: Any, tensors: dict[str, torch.Tensor], path: str) -> Any:
@@ -85,3 +85,17 @@ def load_state(path: str | os.PathLike) -> Any:
     if "licodec_state" not in meta:
         raise ValueError(f"{path} is not a licodec checkpoint")
     return _decode(json.loads(meta["licodec_state"]), load_file(str(path)))
+
+
+def load_state_bytes(data: bytes) -> Any:
+    """:func:`load_state` of a checkpoint file's bytes (e.g. sent from another process)."""
+    from safetensors.torch import load
+
+    try:
+        n = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8 : 8 + n]).get("__metadata__") or {}
+    except (ValueError, UnicodeDecodeError):
+        meta = {}
+    if "licodec_state" not in meta:
+        raise ValueError("not a licodec checkpoint")
+    return _decode(json.loads(meta["licodec_state"]), load(data))

@@ -35,7 +35,7 @@ import torch.distributed as dist
 
 from ..models import ImageCodec, create
 from ..models.codec import bits
-from .checkpoint import load_state, save_state
+from .checkpoint import load_state, load_state_bytes, save_state
 from .data import IMAGE_SUFFIXES, CropSampler, ImageCache, list_images, load_rgb, split_holdout
 
 __all__ = ["TrainConfig", "Trainer", "COMPRESSAI_MSE_LAMBDAS"]
@@ -157,8 +157,8 @@ class Trainer:
             train_files, val_files = split_holdout(files, cfg.holdout)
         self.val_files = val_files[: cfg.val_images]
         cache_dir = cfg.cache_dir or str(Path(cfg.out) / "cache")
-        if self.rank == 0:
-            ImageCache(train_files, cache_dir, min_side=cfg.crop, progress=cfg.progress)
+        if local_rank == 0:  # one process per machine decodes (machines need not share a disk)
+            ImageCache(train_files, cache_dir, min_side=cfg.crop, progress=cfg.progress and self.rank == 0)
         if self.world > 1:
             dist.barrier()
         self.cache = ImageCache(train_files, cache_dir, min_side=cfg.crop, progress=False)
@@ -173,8 +173,13 @@ class Trainer:
         self.val_history: list[dict] = []
         self.interrupted: int | None = None  # the signal that ended the last run(), if one did
         self._ckpt = self.out / "checkpoint.safetensors"
-        if resume and self._ckpt.exists():
-            self.load(self._ckpt)
+        if resume:
+            if self.world > 1:  # rank 0's file, sent to all: other machines need not see it
+                st = self._broadcast_checkpoint()
+                if st is not None:
+                    self._apply(st, self._ckpt)
+            elif self._ckpt.exists():
+                self.load(self._ckpt)
 
     # -- schedule -----------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -297,7 +302,25 @@ class Trainer:
             save_state(path or self._ckpt, state)
 
     def load(self, path: Path) -> None:
-        st = load_state(path)
+        """Continue from the checkpoint file at ``path`` (every rank reads it)."""
+        self._apply(load_state(path), path)
+
+    def _broadcast_checkpoint(self) -> dict | None:
+        """Rank 0 reads its checkpoint (if any) and sends the bytes to every rank."""
+        data = self._ckpt.read_bytes() if self.rank == 0 and self._ckpt.exists() else b""
+        size = torch.tensor([len(data)], dtype=torch.int64, device=self.device)
+        dist.broadcast(size, 0)
+        n = int(size.item())
+        if n == 0:
+            return None
+        if self.rank == 0:
+            buf = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(self.device)
+        else:
+            buf = torch.empty(n, dtype=torch.uint8, device=self.device)
+        dist.broadcast(buf, 0)
+        return load_state_bytes(data if self.rank == 0 else buf.cpu().numpy().tobytes())
+
+    def _apply(self, st: dict, path: Path) -> None:
         if st.get("model_config") != self.model.config:
             raise ValueError(
                 f"{path} holds a {_describe(st.get('model_config'))} model, but the settings ask for a "

@@ -115,3 +115,13 @@ def test_loading_a_foreign_file_says_so(tmp_path):
     save_file({"x": torch.ones(1)}, str(tmp_path / "foreign.safetensors"))
     with pytest.raises(ValueError, match="not a licodec checkpoint"):
         load_state(tmp_path / "foreign.safetensors")
+
+
+def test_state_loads_from_bytes_as_from_the_file(tmp_path):
+    from licodec.train.checkpoint import load_state_bytes
+
+    state = _nested_state()
+    save_state(tmp_path / "c.safetensors", state)
+    _assert_equal(state, load_state_bytes((tmp_path / "c.safetensors").read_bytes()))
+    with pytest.raises(ValueError, match="not a licodec checkpoint"):
+        load_state_bytes(b"\x00" * 16)
