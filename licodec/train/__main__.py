@@ -60,7 +60,7 @@ def build_parser(prog: str = "licodec train") -> argparse.ArgumentParser:
     ap.add_argument("--cache-dir", dest="cache_dir", help="where decoded images are cached (default OUT/cache)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-    ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors if there is one, with the run's saved settings (flags and --config override them)")
     ap.add_argument("--export", metavar="PATH", help="after training, write the model file (safetensors + card) here")
     return ap
 
@@ -83,14 +83,40 @@ def _load_config_file(path: str) -> dict:
     return settings
 
 
+# Settings of the machine rather than of the run: a resumed run does not inherit them.
+_MACHINE_SETTINGS = ("device", "threads", "progress")
+
+
+def _checkpoint_settings(path: Path) -> dict:
+    """The settings saved in a run's checkpoint (its metadata only; no tensor is read)."""
+    from safetensors import safe_open
+
+    from .checkpoint import _decode
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            skeleton = json.loads((f.metadata() or {})["licodec_state"])
+        settings = _decode(skeleton["__dict__"]["config"], {})
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable licodec checkpoint ({exc})") from None
+    return {k: v for k, v in settings.items() if k not in _MACHINE_SETTINGS}
+
+
 def config_from_args(args: argparse.Namespace):
+    """Settings by precedence: flags, then the config file, then (with --resume) the run's
+    checkpoint, then TrainConfig's defaults."""
     from .loop import TrainConfig
 
-    settings = _load_config_file(args.config) if args.config else {}
+    file_settings = _load_config_file(args.config) if args.config else {}
     names = {f.name for f in fields(TrainConfig)}
-    for k, v in vars(args).items():
-        if k in names and v is not None:
-            settings[k] = v
+    flags = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    settings = {}
+    if getattr(args, "resume", False):
+        ckpt = Path(flags.get("out") or file_settings.get("out") or TrainConfig.out) / "checkpoint.safetensors"
+        if ckpt.exists():
+            settings.update(_checkpoint_settings(ckpt))
+    settings.update(file_settings)
+    settings.update(flags)
     return TrainConfig.from_dict(settings)
 
 

@@ -216,7 +216,8 @@ class Trainer:
 
             dist_term = lam * (1 - ms_ssim(x_hat.clamp(0, 1), x))
         loss = (bpp + dist_term).mean()
-        return loss, {"loss": loss.item(), "bpp": bpp.mean().item(), "mse": mse.mean().item()}
+        values = torch.stack([loss.detach(), bpp.detach().mean(), mse.detach().mean()]).tolist()  # one device sync
+        return loss, dict(zip(("loss", "bpp", "mse"), values))
 
     def train_step(self) -> dict:
         self.net.train()

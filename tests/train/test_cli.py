@@ -94,3 +94,18 @@ def test_train_then_export(image_dir, tmp_path):
     assert model.config == {"name": "mbt2018", "N": 16, "M": 16} and model.gain is None
     assert card["training"]["steps"] == 3 and card["training"]["lmbda"] == 0.01
     assert read_card(model_path) == card == json.loads(model_path.with_suffix(".json").read_text())
+
+
+def test_resume_takes_the_runs_saved_settings_unless_overridden(image_dir, tmp_path):
+    out = str(tmp_path / "run")
+    first = ["--data", str(image_dir), "--out", out, *TINY, "--lambdas", "0.001,0.01,0.1", "--lr", "2e-4", "--warmup", "7"]
+    assert main(first) == 0
+    saved = load_state(Path(out) / "checkpoint.safetensors")["config"]
+    # Only the run folder, the new length and this machine's settings are given.
+    assert main(["--out", out, "--resume", "--steps", "4", "--device", "cpu", "--threads", "1", "--no-progress"]) == 0
+    st = load_state(Path(out) / "checkpoint.safetensors")
+    assert st["step"] == 4
+    assert st["config"] == {**saved, "steps": 4}
+    cfg = _config(["--out", out, "--resume", "--lr", "1e-5"])
+    assert (cfg.lr, cfg.warmup, cfg.lambdas, cfg.N, cfg.device, cfg.threads) == (1e-5, 7, [0.001, 0.01, 0.1], 16, "auto", 0)
+    assert _config(["--out", out]).lr == 1e-4  # without --resume the checkpoint is not read
