@@ -96,6 +96,12 @@ class TrainConfig:
             raise ValueError("decoder_rounding must be 'noise' or 'ste'")
         if self.batch < 1 or self.steps < 1:
             raise ValueError("batch and steps must be positive")
+        if self.lmbda is not None and not self.lmbda > 0:
+            raise ValueError("lmbda must be positive")
+        if self.lmbda is None and not all(v > 0 for v in self.lambdas):
+            raise ValueError("lambdas must be positive")
+        if self.metric == "ms-ssim" and self.lmbda is None and [float(v) for v in self.lambdas] == COMPRESSAI_MSE_LAMBDAS:
+            raise ValueError("the default λ grid is for --metric mse; MS-SSIM needs its own, much larger λ: pass --lambdas or --lmbda")
 
 
 def _bf16_ok(device: torch.device) -> bool:

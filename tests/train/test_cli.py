@@ -59,11 +59,13 @@ def test_missing_data_folder_is_one_line_and_exit_code_2(tmp_path):
         (["--data", "{data}", "--crop", "1024"], "no training image has both sides >= 1024 px"),
         (["--data", "{empty}"], "no images (jpg, jpeg, png"),
         (["--data", "{data}", "--holdout", "6"], "has 6 images and --holdout sets 6 aside"),
+        (["--data", "{data}", "--metric", "ms-ssim", "--crop", "176"], "MS-SSIM needs its own, much larger λ"),
+        (["--data", "{data}", "--lmbda", "0"], "lmbda must be positive"),
         (["--config", "{tmp}/missing.toml", "--data", "{data}"], "No such file"),
         (["--config", "{tmp}/bad.json", "--data", "{data}"], "unknown training settings: epochs"),
         (["--config", "{tmp}/broken.toml", "--data", "{data}"], "broken.toml: Invalid value"),
     ],
-    ids=["no-data", "bad-crop", "bad-model", "images-too-small", "empty-folder", "all-held-out", "missing-config", "unknown-key", "broken-toml"],
+    ids=["no-data", "bad-crop", "bad-model", "images-too-small", "empty-folder", "all-held-out", "ms-ssim-default-grid", "zero-lambda", "missing-config", "unknown-key", "broken-toml"],
 )
 def test_bad_input_is_one_line_and_exit_code_2(image_dir, tmp_path, capsys, argv, message):
     (tmp_path / "bad.json").write_text('{"epochs": 3}')
