@@ -279,15 +279,22 @@ class Trainer:
         return rows
 
     # -- checkpoints -----------------------------------------------------------------
+    def _gather(self, t: torch.Tensor) -> list[torch.Tensor]:
+        """Every rank's copy of ``t`` (a CPU tensor of the same shape on all ranks), on the CPU."""
+        if self.world == 1:
+            return [t]
+        t = t.to(self.device)  # NCCL gathers CUDA tensors only
+        gathered = [torch.empty_like(t) for _ in range(self.world)]
+        dist.all_gather(gathered, t)
+        return [g.cpu() for g in gathered]
+
     def state(self) -> dict:
-        rng = torch.get_rng_state()
-        if self.world > 1:
-            gathered = [torch.empty_like(rng) for _ in range(self.world)]
-            dist.all_gather(gathered, rng.to(self.device) if self.device.type == "cuda" else rng)
-            rngs = [g.cpu() for g in gathered]
-        else:
-            rngs = [rng]
+        """Everything a resumed run needs; on several ranks, every rank must call it."""
+        extra = {}
+        if self.device.type == "cuda":  # the noise of CUDA tensors comes from the device's generator
+            extra["cuda_rng"] = self._gather(torch.cuda.get_rng_state(self.device))
         return {
+            **extra,
             "config": asdict(self.cfg),
             "model_config": self.model.config,
             "model": self.model.state_dict(),
@@ -298,7 +305,7 @@ class Trainer:
             "pixels": self.pixels,
             "world": self.world,
             "sampler": json.dumps(self.sampler.state()),
-            "torch_rng": rngs,
+            "torch_rng": self._gather(torch.get_rng_state()),
             "history": self.history,
             "val_history": self.val_history,
         }
@@ -341,8 +348,11 @@ class Trainer:
         self.pixels = int(st["pixels"])
         self.sampler.set_state(json.loads(st["sampler"]))
         rngs = st["torch_rng"]
-        if len(rngs) == self.world:
+        if len(rngs) == self.world:  # else: another number of processes, other random draws
             torch.set_rng_state(rngs[self.rank])
+            cuda_rngs = st.get("cuda_rng", [])
+            if self.device.type == "cuda" and len(cuda_rngs) == self.world:
+                torch.cuda.set_rng_state(cuda_rngs[self.rank], self.device)
         self.history = list(st["history"])
         self.val_history = list(st["val_history"])
         if self.rank == 0:  # rows a killed run logged after this checkpoint would repeat: drop them
@@ -362,6 +372,8 @@ class Trainer:
         cfg = self.cfg
         self.interrupted = None
         target = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
+        if self.step >= target:
+            return
         session = {"device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
                    "world": self.world, "start_step": self.step, "end_step": self.step, "wall_s": 0.0}
         self.history.append(session)
