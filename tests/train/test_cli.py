@@ -96,6 +96,12 @@ def test_train_then_export(image_dir, tmp_path):
     assert model.config == {"name": "mbt2018", "N": 16, "M": 16} and model.gain is None
     assert card["training"]["steps"] == 3 and card["training"]["lmbda"] == 0.01
     assert read_card(model_path) == card == json.loads(model_path.with_suffix(".json").read_text())
+    # Export a finished run again without training: --resume with the saved --steps.
+    again = tmp_path / "model" / "again.safetensors"
+    assert main(["--out", str(out), "--resume", "--device", "cpu", "--no-progress", "--export", str(again)]) == 0
+    card2 = read_card(again)
+    assert card2["training"]["steps"] == 3 and len(card2["training"]["sessions"]) == 1
+    assert load_state(out / "checkpoint.safetensors")["step"] == 3
 
 
 def test_resume_takes_the_runs_saved_settings_unless_overridden(image_dir, tmp_path):
