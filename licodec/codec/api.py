@@ -108,7 +108,7 @@ def _decode(data: bytes, model=None) -> tuple[np.ndarray, Header, ModelCodec]:
     hp, wp = -(-header.height // MULTIPLE), -(-header.width // MULTIPLE)
     try:
         y_hat = codec.decode_latents(header.streams, hp, wp)
-    except (ValueError, RuntimeError, OverflowError) as exc:  # constriction reports bad data as these
+    except (ValueError, RuntimeError, OverflowError, AssertionError) as exc:  # constriction reports bad data as these
         raise FormatError(f"corrupt stream ({exc})") from None
     x_hat = codec.synthesize(y_hat, header.quality)
     arr = to_uint8(x_hat)[: header.height, : header.width]

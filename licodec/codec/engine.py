@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from ..layers.masked_conv import causal_mask
-from .fixed import ACT_BITS, FixedLayer
+from .fixed import ACT_BITS, FixedLayer, IntMatrix
 from .rangecoder import Decoder, Encoder, TableCoder
 from .tables import CodingState
 
@@ -114,7 +114,7 @@ class EncoderIO(SymbolIO):
 
     def symbols(self, plan, mu_int: Tensor, where) -> np.ndarray:
         v = self.values[where]
-        sym = torch.round(v - mu_int / ONE).to(torch.int64).numpy()
+        sym = torch.round(v - mu_int.to(torch.float64) / ONE).to(torch.int64).numpy()
         plan.encode(self.enc, sym.ravel())
         if self.measure:
             self.bits += plan.cost_bits(sym.ravel())
@@ -132,7 +132,7 @@ class DecoderIO(SymbolIO):
 def _dequantize(sym: np.ndarray, mu_int: Tensor) -> Tensor:
     if sym.size and np.abs(sym).max() >= 2**30:
         raise ValueError("corrupt stream: latent out of range")
-    return torch.from_numpy(np.ascontiguousarray(sym)).double() * ONE + mu_int
+    return torch.from_numpy(np.ascontiguousarray(sym)).to(mu_int.dtype) * (2**ACT_BITS) + mu_int
 
 
 def code_factorized(coder: TableCoder, medians_int: np.ndarray, shape: tuple[int, int, int], io: SymbolIO) -> Tensor:
@@ -155,7 +155,7 @@ def entropy_plan(state: CodingState, coder, params: Tensor, channel_dim: int) ->
     """
     if state.mixture is not None:
         plan = coder.plan(params.to(torch.int64).numpy())
-        return plan, torch.zeros(params.shape[0], params.shape[1] // (3 * state.mixture_components), dtype=torch.float64)
+        return plan, torch.zeros(params.shape[0], params.shape[1] // (3 * state.mixture_components), dtype=params.dtype)
     _, mu, index = split_params(state, params, channel_dim)
     return TablePlan(coder, index.ravel()), mu
 
@@ -167,7 +167,7 @@ def split_params(state: CodingState, params: Tensor, channel_dim: int) -> tuple[
         sigma, mu = params.chunk(2, dim=channel_dim)
     else:
         sigma, mu = params, torch.zeros_like(params)
-    sigma = torch.clamp(sigma, min=float(round(cond.scale_bound * ONE)))
+    sigma = torch.clamp(sigma, min=round(cond.scale_bound * ONE))
     index = state.scale_index(sigma).numpy()
     return sigma, mu, index
 
@@ -203,15 +203,16 @@ class _Context:
         self.di = np.array([a - c for a, _ in taps])
         self.dj = np.array([b - c for _, b in taps])
         w = layer.weight  # (2M, M, k, k)
-        self.matrix = torch.stack([w[:, :, a, b] for a, b in taps]).permute(0, 2, 1).reshape(len(taps) * w.shape[1], w.shape[0]).contiguous()
+        matrix = torch.stack([w[:, :, a, b] for a, b in taps]).permute(0, 2, 1).reshape(len(taps) * w.shape[1], w.shape[0])
+        self.matrix = IntMatrix(matrix)
         self.layer = layer
 
     def __call__(self, y_pad: Tensor, rows: np.ndarray, cols: np.ndarray, pad: int) -> Tensor:
-        """y_pad (h + pad, w + 2 pad, M) fixed point -> context features (n, 2M)."""
+        """y_pad (h + pad, w + 2 pad, M) int64 fixed point -> context features (n, 2M) int64."""
         ii = rows[:, None] + pad + self.di[None, :]
         jj = cols[:, None] + pad + self.dj[None, :]
         taps = y_pad[torch.from_numpy(ii), torch.from_numpy(jj)]  # (n, T, M)
-        return self.layer._finish(taps.reshape(len(rows), -1) @ self.matrix + self.layer.bias)
+        return self.layer._finish(self.matrix.mm(taps.reshape(len(rows), -1)) + self.layer.bias_int)
 
 
 def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tuple[int, int, int], io: SymbolIO, stages: Stages = Stages()) -> Tensor:
@@ -228,13 +229,13 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
     c = k // 2
     context = _Context(ctx_layer, k)
     ep = state.ep
-    y_pad = torch.zeros(h + c, w + 2 * c, m, dtype=torch.float64)
+    y_pad = torch.zeros(h + c, w + 2 * c, m, dtype=torch.int64)
     extra = None
     first_rows = None
     if psi is not None:
         p = psi.shape[0]
-        w1 = ep.layers[0].matrix()
-        extra = (psi.permute(1, 2, 0).reshape(h * w, p) @ w1[:p]).reshape(h, w, -1)
+        rows_psi = psi.permute(1, 2, 0).reshape(h * w, p).to(torch.int64)
+        extra = ep.layers[0].int_matrix(slice(0, p)).mm(rows_psi).reshape(h, w, -1)
         first_rows = slice(p, None)
     for rows, cols in wavefront_steps(h, w, c):
         r, q = torch.from_numpy(rows), torch.from_numpy(cols)

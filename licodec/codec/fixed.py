@@ -11,11 +11,15 @@ model g_cm and the entropy-parameter network g_ep are evaluated in fixed point:
 * a layer computes acc = sum(a_int * w_int) + b_int exactly and returns
   floor(acc / 2**S + 1/2), clamped to |a_int| <= 2**(A + 12).
 
-The products and sums are carried out in float64 on integer values. Every partial sum
-is bounded by K * 2**(A+12) * 2**15 < 2**53 (checked when a layer is built), so each
-one is an exact integer and the result cannot depend on the order of summation:
-BLAS, threads and vector width change nothing. Nonlinearities are integer maps
-(ReLU; LeakyReLU as floor(a * round(0.01 * 2**16) / 2**16) for a < 0).
+Convolutions (h_s, once per image) are carried out in float64 on integer values: every
+partial sum is bounded by K * 2**(A+12) * 2**15 < 2**53 (checked when a layer is
+built), so each one is an exact integer and the result cannot depend on the order of
+summation. The per-step matrix products of the autoregressive loop use int8 matrix
+multiplication with int32 accumulation (``torch._int_mm``, exact by construction): weights
+are split into two balanced base-256 digits and activations into four, and the digit
+products are recombined in int64 (:class:`IntMatrix`). Either way BLAS, threads and
+vector width change nothing. Nonlinearities are integer maps (ReLU; LeakyReLU as
+floor(a * round(0.01 * 2**16) / 2**16) for a < 0).
 
 The integer weights are an exact function of the float32 weights (scaling by a power of
 two and rounding are exact in IEEE arithmetic), so they are derived at load time from
@@ -31,11 +35,11 @@ from torch import Tensor, nn
 
 from ..layers import MaskedConv2d
 
-__all__ = ["ACT_BITS", "ACT_LIMIT", "FixedLayer", "FixedNet", "to_fixed", "from_fixed", "choose_shift"]
+__all__ = ["ACT_BITS", "ACT_LIMIT", "FixedLayer", "FixedNet", "IntMatrix", "to_fixed", "from_fixed", "choose_shift"]
 
 ACT_BITS = 12
 ACT_LIMIT = 2 ** (ACT_BITS + 12)  # |activation| <= 4096 in real units
-WEIGHT_LIMIT = 2**15
+WEIGHT_LIMIT = 2**15 - 128  # two balanced int8 digits hold |w| < 2**15 - 128
 LEAKY_BITS = 16
 LEAKY_INT = round(0.01 * 2**LEAKY_BITS)
 
@@ -51,11 +55,58 @@ def from_fixed(a: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
 
 
 def choose_shift(weight: Tensor) -> int:
-    """Largest shift S <= 24 with max|w| * 2**S < 2**15."""
+    """Largest shift S <= 24 with max|w| * 2**S < WEIGHT_LIMIT."""
     m = float(weight.detach().abs().max()) if weight.numel() else 0.0
     if m == 0.0:
         return 24
-    return int(min(24, math.floor(math.log2((WEIGHT_LIMIT - 1) / m))))
+    s = int(min(24, math.floor(math.log2((WEIGHT_LIMIT - 1) / m))))
+    if s < 0:
+        raise ValueError(f"weights too large for fixed point (max |w| = {m:g})")
+    return s
+
+
+def _digits(x: Tensor, count: int) -> Tensor:
+    """int64 (..., K) -> int8 (count, ..., K) balanced base-256 digits: x = sum_j d_j * 256**j."""
+    out = []
+    for _ in range(count):
+        d = ((x + 128) & 255) - 128
+        out.append(d.to(torch.int8))
+        x = (x - d) // 256
+    if bool((x != 0).any()):
+        raise ValueError("fixed-point value out of range")
+    return torch.stack(out)
+
+
+class IntMatrix:
+    """An exact int64 matrix product a @ W for integer W (K, O), |W| < 2**15 - 128.
+
+    ``mm(a)`` takes a (n, K) with |a| < 2**31 and returns the exact (n, O) int64 result:
+    two int8 digits of W times four int8 digits of a, each product accumulated in int32
+    (|sum| <= K * 128 * 128 < 2**31 for K < 2**17), recombined in int64.
+    """
+
+    ACT_DIGITS = 4
+
+    def __init__(self, w: Tensor) -> None:
+        w = w.to(torch.int64)
+        if w.shape[0] >= 2**17:
+            raise ValueError("too many inputs for int32 accumulation")
+        lo_hi = _digits(w, 2)
+        self.lo, self.hi = lo_hi[0].contiguous(), lo_hi[1].contiguous()
+        self.shape = tuple(w.shape)
+
+    def mm(self, a: Tensor) -> Tensor:
+        n, k = a.shape
+        if n == 0:
+            return torch.zeros(0, self.shape[1], dtype=torch.int64)
+        digits = _digits(a.to(torch.int64), self.ACT_DIGITS).reshape(self.ACT_DIGITS * n, k)
+        lo = torch._int_mm(digits, self.lo).to(torch.int64)
+        hi = torch._int_mm(digits, self.hi).to(torch.int64)
+        part = (lo + hi * 256).reshape(self.ACT_DIGITS, n, -1)
+        acc = part[0]
+        for j in range(1, self.ACT_DIGITS):
+            acc = acc + part[j] * (256**j)
+        return acc
 
 
 class FixedLayer:
@@ -76,9 +127,14 @@ class FixedLayer:
         bound = fan_in * ACT_LIMIT * float(self.weight.abs().max()) + (float(self.bias.abs().max()) if self.bias.numel() else 0.0)
         if bound >= 2**53:
             raise ValueError(f"fixed-point accumulator could exceed 2**53 ({bound:.3g})")
+        self.bias_int = self.bias.to(torch.int64)
         self._matrix: Tensor | None = None
+        self._int: dict = {}
 
     def _finish(self, acc: Tensor) -> Tensor:
+        """Accumulator (scale 2**(A+S)) -> activation (scale 2**A): round half up, clamp; float64 or int64."""
+        if acc.dtype == torch.int64:
+            return ((acc + ((1 << self.shift) >> 1)) >> self.shift).clamp_(-ACT_LIMIT, ACT_LIMIT)
         return torch.floor(acc * 2.0**-self.shift + 0.5).clamp_(-ACT_LIMIT, ACT_LIMIT)
 
     def __call__(self, a: Tensor) -> Tensor:
@@ -96,14 +152,21 @@ class FixedLayer:
             self._matrix = w.reshape(w.shape[0], -1).t().contiguous()
         return self._matrix
 
+    def int_matrix(self, rows: slice | None = None) -> IntMatrix:
+        """The (rows of the) weight matrix as an :class:`IntMatrix`, built once per block."""
+        key = None if rows is None else (rows.start, rows.stop)
+        if key not in self._int:
+            w = self.matrix() if rows is None else self.matrix()[rows]
+            self._int[key] = IntMatrix(w)
+        return self._int[key]
+
     def linear(self, a: Tensor, extra: Tensor | None = None, rows: slice | None = None) -> Tensor:
-        """a (n, in_features) -> (n, out); ``extra`` (n, out) is added to the accumulator (exact).
+        """a (n, in_features) integers -> (n, out) int64; ``extra`` (n, out) joins the accumulator.
 
         ``rows`` selects the block of input features that ``a`` holds (the rest of the
         sum arrives in ``extra``, e.g. a precomputed hyperprior part).
         """
-        w = self.matrix() if rows is None else self.matrix()[rows]
-        acc = a @ w + self.bias
+        acc = self.int_matrix(rows).mm(a) + self.bias_int
         if extra is not None:
             acc = acc + extra
         return self._finish(acc)
@@ -115,7 +178,8 @@ def _act(module: nn.Module):
     if isinstance(module, nn.LeakyReLU):
         if abs(module.negative_slope - 0.01) > 1e-12:
             raise ValueError("only LeakyReLU(0.01) has a fixed-point form")
-        return lambda a: torch.where(a >= 0, a, torch.floor(a * (LEAKY_INT * 2.0**-LEAKY_BITS)))
+        # floor(a * LEAKY_INT / 2**16): exact in int64, and in float64 (a dyadic factor of 10 bits).
+        return lambda a: torch.where(a >= 0, a, (a * LEAKY_INT) >> LEAKY_BITS if a.dtype == torch.int64 else torch.floor(a * (LEAKY_INT * 2.0**-LEAKY_BITS)))
     if isinstance(module, nn.Identity):
         return lambda a: a
     raise TypeError(f"no fixed-point form for {type(module).__name__}")

@@ -162,7 +162,7 @@ class ModelCodec:
     def synthesize(self, y_hat: Tensor, quality: float | None = None, stages: Stages = Stages()) -> Tensor:
         """y_hat (M, h, w) fixed point -> x_hat (1, 3, 16h, 16w) float32, unclipped."""
         with stages("g_s"):
-            y = (y_hat * (1.0 / SCALE)).float()[None]
+            y = (y_hat.to(torch.float64) * (1.0 / SCALE)).float()[None]
             q = self._q(quality)
             if q is not None:
                 _, inv_gain = self.model.gain.gains(q)

@@ -92,7 +92,7 @@ class CodingState:
         self.gaussian: CodingTables | None = None
         if "coding.y.thresholds" in arrays:
             self.gaussian = CodingTables.from_state({k[len("coding.y."):]: v for k, v in arrays.items() if k.startswith("coding.y.")}, "t")
-            self.thresholds = torch.from_numpy(arrays["coding.y.thresholds"].astype(np.float64))
+            self.thresholds = torch.from_numpy(arrays["coding.y.thresholds"].astype(np.int64))
         self.mixture = None
         self.mixture_components = 0
         if "coding.mix.phi" in arrays:
@@ -117,4 +117,4 @@ class CodingState:
 
     def scale_index(self, sigma_int: Tensor) -> Tensor:
         """Fixed-point sigma (already lower-bounded) -> scale-table index, int64."""
-        return torch.searchsorted(self.thresholds, sigma_int.contiguous(), right=True)
+        return torch.searchsorted(self.thresholds, sigma_int.to(torch.int64).contiguous(), right=True)

@@ -21,7 +21,7 @@ def serial_reference(codec, y_real: torch.Tensor, psi):
             feats = torch.cat([psi[:, i, j], ctx]) if psi is not None else ctx
             params = state.ep.linear(feats[None])
             _, mu, _ = split_params(state, params, 1)
-            sym = torch.round(y_real[:, i, j].double() - mu[0] / ONE)
+            sym = torch.round(y_real[:, i, j].double() - mu[0].double() / ONE)
             y_hat[0, :, i, j] = sym * ONE + mu[0]
     return y_hat[0]
 
