@@ -42,6 +42,9 @@ def _run(fn, argv) -> int:
     except (FileNotFoundError, NotADirectoryError) as e:
         _err(str(e))
         return 2
+    except RuntimeError as e:  # a codec failed on real data
+        _err(str(e))
+        return 1
     except SystemExit as e:  # --help / --version
         return int(e.code or 0) if not isinstance(e.code, str) else 2
     except KeyboardInterrupt:
@@ -348,6 +351,7 @@ def _eval_parser(prog: str = "licodec eval") -> argparse.ArgumentParser:
     r.add_argument("--report", action="store_true", help="also run/reuse the classical sweep and write plots, sheet and BD tables")
     r.add_argument("--codecs", action="append", help="classical codecs (default: all available)")
     r.add_argument("--workers", type=int, default=None, help="processes for the classical sweep (default: os.cpu_count())")
+    r.add_argument("--classical-dir", default=None, help="folder of the classical sweep and its cache (default: OUT/classical)")
     r.add_argument("--reference", action="append", help="reference curves JSON (default: ../shared/reference/kodak_rd.json if present)")
     r.add_argument("--no-reference", action="store_true")
     r.add_argument("--sheet-image", default="kodim23.png", help="dataset image of the sheet (default kodim23.png, else the first)")
@@ -409,7 +413,7 @@ def _eval_report(args, doc, path, images, codecs, workers, refs, crop, quals) ->
 
     out = Path(args.out)
     name = doc["name"]
-    cdir = out / "classical"
+    cdir = Path(args.classical_dir) if args.classical_dir else out / "classical"
     res, wall = _run_classical(images, codecs, cdir, cdir / "cache", workers, not args.no_progress)
     ours = load_curves(path)
     classical = load_curves(cdir / "classical.json") if res else {}

@@ -78,3 +78,11 @@ def test_eval_report_with_a_fake_codec(tmp_path, image_dir, monkeypatch, capsys)
     bd = (out / "bd-fake.md").read_text()
     assert "JPEG 4:2:0" in bd and "WebP" in bd and "measured_bpg444" in bd
     assert "| quality | bpp |" in captured.out
+
+
+def test_codec_failure_is_exit_1(image_dir, monkeypatch, capsys):
+    import numpy as np
+
+    monkeypatch.setattr(rd, "default_codec_fns", lambda model=None: (fakecodec.compress, lambda d: np.zeros((4, 4, 3), np.uint8)))
+    assert cli.eval_main([str(image_dir), "--quality", "2", "--no-progress"]) == 1
+    assert capsys.readouterr().err.startswith("error: decompress returned")
