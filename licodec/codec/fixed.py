@@ -67,14 +67,14 @@ def choose_shift(weight: Tensor) -> int:
 
 def _digits(x: Tensor, count: int) -> Tensor:
     """int64 (..., K) -> int8 (count, ..., K) balanced base-256 digits: x = sum_j d_j * 256**j."""
-    out = []
-    for _ in range(count):
+    out = torch.empty((count,) + tuple(x.shape), dtype=torch.int8)
+    for j in range(count):
         d = ((x + 128) & 255) - 128
-        out.append(d.to(torch.int8))
-        x = (x - d) // 256
+        out[j] = d
+        x = (x - d) >> 8  # exact: x - d is a multiple of 256
     if bool((x != 0).any()):
         raise ValueError("fixed-point value out of range")
-    return torch.stack(out)
+    return out
 
 
 class IntMatrix:
@@ -92,7 +92,7 @@ class IntMatrix:
         if w.shape[0] >= 2**17:
             raise ValueError("too many inputs for int32 accumulation")
         lo_hi = _digits(w, 2)
-        self.lo, self.hi = lo_hi[0].contiguous(), lo_hi[1].contiguous()
+        self.weights = torch.cat([lo_hi[0], lo_hi[1]], dim=1).contiguous()  # (K, 2 O): low digits | high digits
         self.shape = tuple(w.shape)
 
     def mm(self, a: Tensor) -> Tensor:
@@ -100,9 +100,9 @@ class IntMatrix:
         if n == 0:
             return torch.zeros(0, self.shape[1], dtype=torch.int64)
         digits = _digits(a.to(torch.int64), self.ACT_DIGITS).reshape(self.ACT_DIGITS * n, k)
-        lo = torch._int_mm(digits, self.lo).to(torch.int64)
-        hi = torch._int_mm(digits, self.hi).to(torch.int64)
-        part = (lo + hi * 256).reshape(self.ACT_DIGITS, n, -1)
+        both = torch._int_mm(digits, self.weights).to(torch.int64)
+        o = self.shape[1]
+        part = (both[:, :o] + both[:, o:] * 256).reshape(self.ACT_DIGITS, n, o)
         acc = part[0]
         for j in range(1, self.ACT_DIGITS):
             acc = acc + part[j] * (256**j)
