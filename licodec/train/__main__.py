@@ -60,6 +60,7 @@ def build_parser(prog: str = "licodec train") -> argparse.ArgumentParser:
     ap.add_argument("--cache-dir", dest="cache_dir", help="where decoded images are cached (default OUT/cache)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    ap.add_argument("--init", metavar="MODEL", help="start from an exported model file (weights and history; fresh optimizer), unless --resume finds a checkpoint")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors if there is one, with the run's saved settings (flags and --config override them)")
     ap.add_argument("--export", metavar="PATH", help="after training, write the model file (safetensors + card) here")
     return ap

@@ -41,14 +41,9 @@ def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None)
     path.parent.mkdir(parents=True, exist_ok=True)
     card = model_card(trainer)
     card.update(card_extra or {})
-    extra = {}
-    try:
-        from ..codec.tables import build_coding_state
-    except ImportError:  # the codec is not part of this build yet
-        build_coding_state = None
+    from ..codec.tables import build_coding_state
+
     model = trainer.model.eval()
-    if build_coding_state is not None:
-        extra = build_coding_state(model)
-    save_model(model, path, card, extra)
+    save_model(model, path, card, build_coding_state(model))
     path.with_suffix(".json").write_text(json.dumps(card, indent=1))
     return path

@@ -74,6 +74,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # bf16 autocast of the networks (CUDA, or CPUs with native bf16); likelihoods stay fp32
     cache_dir: str = ""
+    init: str = ""  # a model file (licodec train --export) whose weights and history start the run
     threads: int = 0
     progress: bool = True
 
@@ -179,13 +180,38 @@ class Trainer:
         self.val_history: list[dict] = []
         self.interrupted: int | None = None  # the signal that ended the last run(), if one did
         self._ckpt = self.out / "checkpoint.safetensors"
+        resumed = False
         if resume:
             if self.world > 1:  # rank 0's file, sent to all: other machines need not see it
                 st = self._broadcast_checkpoint()
                 if st is not None:
                     self._apply(st, self._ckpt)
+                    resumed = True
             elif self._ckpt.exists():
                 self.load(self._ckpt)
+                resumed = True
+        if cfg.init and not resumed:
+            self.warm_start(cfg.init)
+
+    def warm_start(self, path: str) -> None:
+        """Start from an exported model: its weights, step count, pixels, wall time and history.
+
+        Unlike --resume, optimizer moments and RNG states start afresh (a model file holds
+        none), and the data order is reseeded with the step so that crops are not repeated.
+        """
+        from ..models.io import load_model
+
+        model, _, card = load_model(path)
+        if model.config != self.model.config:
+            raise ValueError(f"--init {path}: model {model.config} differs from the run's {self.model.config}")
+        self.model.load_state_dict(model.state_dict())
+        training = card.get("training", {})
+        self.step = int(training.get("steps", 0))
+        self.pixels = int(training.get("pixels_seen", 0))
+        self.wall = float(training.get("wall_time_s", 0.0))
+        self.history = list(training.get("sessions", []))
+        self.val_history = list(card.get("validation", []))
+        self.sampler = CropSampler(self.cache, self.cfg.crop, seed=self.cfg.seed + self.step)
 
     # -- schedule -----------------------------------------------------------------
     def lr_at(self, step: int) -> float:

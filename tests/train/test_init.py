@@ -1,0 +1,28 @@
+"""--init: a new run starts from an exported model file (weights and history)."""
+import pytest
+import torch
+
+from licodec.train.export import export_run
+from licodec.train.loop import Trainer
+from tests.train.conftest import tiny_config
+
+
+def test_warm_start_from_export(tmp_path, image_dir):
+    first = Trainer(tiny_config(image_dir, tmp_path / "a", steps=6))
+    first.run()
+    model_file = export_run(first, tmp_path / "a" / "model.safetensors")
+
+    second = Trainer(tiny_config(image_dir, tmp_path / "b", steps=9, init=str(model_file)))
+    assert second.step == 6 and second.pixels == first.pixels and len(second.history) == len(first.history)
+    for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    second.run()
+    assert second.step == 9 and len(second.history) == len(first.history) + 1
+
+
+def test_warm_start_refuses_another_architecture(tmp_path, image_dir):
+    first = Trainer(tiny_config(image_dir, tmp_path / "a", steps=1))
+    first.run()
+    model_file = export_run(first, tmp_path / "a" / "model.safetensors")
+    with pytest.raises(ValueError, match="differs"):
+        Trainer(tiny_config(image_dir, tmp_path / "b", M=24, init=str(model_file)))
