@@ -211,8 +211,9 @@ class _Context:
         """y_pad (h + pad, w + 2 pad, M) int64 fixed point -> context features (n, 2M) int64."""
         ii = rows[:, None] + pad + self.di[None, :]
         jj = cols[:, None] + pad + self.dj[None, :]
-        taps = y_pad[torch.from_numpy(ii), torch.from_numpy(jj)]  # (n, T, M)
-        return self.layer._finish(self.matrix.mm(taps.reshape(len(rows), -1)) + self.layer.bias_int)
+        taps = self.layer.quantize_input(y_pad[torch.from_numpy(ii), torch.from_numpy(jj)])  # (n, T, M)
+        acc = self.matrix.mm(taps.reshape(len(rows), -1), self.layer.input_digits) * (1 << self.layer.input_shift)
+        return self.layer._finish(acc + self.layer.bias_int)
 
 
 def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tuple[int, int, int], io: SymbolIO, stages: Stages = Stages()) -> Tensor:

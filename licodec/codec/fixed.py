@@ -9,7 +9,9 @@ model g_cm and the entropy-parameter network g_ep are evaluated in fixed point:
 * each layer's weights are integers w_int = round(w * 2**S) with a per-layer shift S
   chosen so that |w_int| < 2**15, biases b_int = round(b * 2**(A + S)),
 * a layer computes acc = sum(a_int * w_int) + b_int exactly and returns
-  floor(acc / 2**S + 1/2), clamped to |a_int| <= 2**(A + 12).
+  floor(acc / 2**S + 1/2), clamped to |a_int| <= ``ACT_LIMIT``;
+* the context model g_cm first rounds its input to 2**-4 (``CONTEXT_INPUT_SHIFT``): a
+  difference far below the quantization step of y, and half the work in its product.
 
 Convolutions (h_s, once per image) are carried out in float64 on integer values: every
 partial sum is bounded by K * 2**(A+12) * 2**15 < 2**53 (checked when a layer is
@@ -38,7 +40,8 @@ from ..layers import MaskedConv2d
 __all__ = ["ACT_BITS", "ACT_LIMIT", "FixedLayer", "FixedNet", "IntMatrix", "to_fixed", "from_fixed", "choose_shift"]
 
 ACT_BITS = 12
-ACT_LIMIT = 2 ** (ACT_BITS + 12)  # |activation| <= 4096 in real units
+ACT_LIMIT = 2**23 - 2**16  # |activation| < 2032 in real units; fits three balanced int8 digits
+CONTEXT_INPUT_SHIFT = 8  # the context model reads y_hat on a 2**-4 grid: two int8 digits
 WEIGHT_LIMIT = 2**15 - 128  # two balanced int8 digits hold |w| < 2**15 - 128
 LEAKY_BITS = 16
 LEAKY_INT = round(0.01 * 2**LEAKY_BITS)
@@ -80,12 +83,11 @@ def _digits(x: Tensor, count: int) -> Tensor:
 class IntMatrix:
     """An exact int64 matrix product a @ W for integer W (K, O), |W| < 2**15 - 128.
 
-    ``mm(a)`` takes a (n, K) with |a| < 2**31 and returns the exact (n, O) int64 result:
-    two int8 digits of W times four int8 digits of a, each product accumulated in int32
-    (|sum| <= K * 128 * 128 < 2**31 for K < 2**17), recombined in int64.
+    ``mm(a, digits)`` takes a (n, K) whose values fit ``digits`` balanced int8 digits and
+    returns the exact (n, O) int64 result: two int8 digits of W times the digits of a, each
+    product accumulated in int32 (|sum| <= K * 128 * 128 < 2**31 for K < 2**17),
+    recombined in int64.
     """
-
-    ACT_DIGITS = 4
 
     def __init__(self, w: Tensor) -> None:
         w = w.to(torch.int64)
@@ -95,25 +97,35 @@ class IntMatrix:
         self.weights = torch.cat([lo_hi[0], lo_hi[1]], dim=1).contiguous()  # (K, 2 O): low digits | high digits
         self.shape = tuple(w.shape)
 
-    def mm(self, a: Tensor) -> Tensor:
+    def mm(self, a: Tensor, digits: int = 3) -> Tensor:
         n, k = a.shape
         if n == 0:
             return torch.zeros(0, self.shape[1], dtype=torch.int64)
-        digits = _digits(a.to(torch.int64), self.ACT_DIGITS).reshape(self.ACT_DIGITS * n, k)
-        both = torch._int_mm(digits, self.weights).to(torch.int64)
+        a_digits = _digits(a.to(torch.int64), digits).reshape(digits * n, k)
+        both = torch._int_mm(a_digits, self.weights).to(torch.int64)
         o = self.shape[1]
-        part = (both[:, :o] + both[:, o:] * 256).reshape(self.ACT_DIGITS, n, o)
+        part = (both[:, :o] + both[:, o:] * 256).reshape(digits, n, o)
         acc = part[0]
-        for j in range(1, self.ACT_DIGITS):
+        for j in range(1, digits):
             acc = acc + part[j] * (256**j)
         return acc
+
+
+def digits_for(limit: int) -> int:
+    """Balanced int8 digits needed for |values| <= limit."""
+    d = 1
+    while 127 * (256**d - 1) // 255 < limit:
+        d += 1
+    return d
 
 
 class FixedLayer:
     """One conv / transposed conv / 1x1 conv in fixed point (see module docstring)."""
 
-    def __init__(self, module: nn.Conv2d | nn.ConvTranspose2d, shift: int) -> None:
+    def __init__(self, module: nn.Conv2d | nn.ConvTranspose2d, shift: int, input_shift: int = 0) -> None:
         w = module.masked_weight() if isinstance(module, MaskedConv2d) else module.weight
+        self.input_shift = int(input_shift)
+        self.input_digits = digits_for(ACT_LIMIT >> self.input_shift)
         self.transposed = isinstance(module, nn.ConvTranspose2d)
         self.stride, self.padding = module.stride, module.padding
         self.output_padding = getattr(module, "output_padding", (0, 0))
@@ -137,12 +149,22 @@ class FixedLayer:
             return ((acc + ((1 << self.shift) >> 1)) >> self.shift).clamp_(-ACT_LIMIT, ACT_LIMIT)
         return torch.floor(acc * 2.0**-self.shift + 0.5).clamp_(-ACT_LIMIT, ACT_LIMIT)
 
+    def quantize_input(self, a: Tensor) -> Tensor:
+        """Round the input to this layer's grid (2**input_shift coarser than activations)."""
+        if not self.input_shift:
+            return a
+        if a.dtype == torch.int64:
+            return (a + (1 << (self.input_shift - 1))) >> self.input_shift
+        return torch.floor((a + 2.0 ** (self.input_shift - 1)) * 2.0**-self.input_shift)
+
     def __call__(self, a: Tensor) -> Tensor:
         """a (B, C, H, W) integer-valued float64 -> (B, C', H', W')."""
+        a = self.quantize_input(a)
         if self.transposed:
-            acc = F.conv_transpose2d(a, self.weight, self.bias, self.stride, self.padding, self.output_padding)
+            acc = F.conv_transpose2d(a, self.weight, None, self.stride, self.padding, self.output_padding)
         else:
-            acc = F.conv2d(a, self.weight, self.bias, self.stride, self.padding)
+            acc = F.conv2d(a, self.weight, None, self.stride, self.padding)
+        acc = acc * 2.0**self.input_shift + self.bias[None, :, None, None]
         return self._finish(acc)
 
     def matrix(self) -> Tensor:
@@ -166,7 +188,7 @@ class FixedLayer:
         ``rows`` selects the block of input features that ``a`` holds (the rest of the
         sum arrives in ``extra``, e.g. a precomputed hyperprior part).
         """
-        acc = self.int_matrix(rows).mm(a) + self.bias_int
+        acc = self.int_matrix(rows).mm(self.quantize_input(a), self.input_digits) * (1 << self.input_shift) + self.bias_int
         if extra is not None:
             acc = acc + extra
         return self._finish(acc)
@@ -188,7 +210,7 @@ def _act(module: nn.Module):
 class FixedNet:
     """A Sequential of convs and (Leaky)ReLUs in fixed point; ``shifts`` one per conv."""
 
-    def __init__(self, seq: nn.Module, shifts: list[int] | None = None) -> None:
+    def __init__(self, seq: nn.Module, shifts: list[int] | None = None, input_shift: int = 0) -> None:
         mods = list(seq) if isinstance(seq, nn.Sequential) else [seq]
         convs = [m for m in mods if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
         if shifts is None:
@@ -199,7 +221,10 @@ class FixedNet:
         self.ops: list = []
         it = iter(self.shifts)
         for m in mods:
-            self.ops.append(FixedLayer(m, next(it)) if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) else _act(m))
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                self.ops.append(FixedLayer(m, next(it), input_shift if not self.ops else 0))
+            else:
+                self.ops.append(_act(m))
         self.layers = [op for op in self.ops if isinstance(op, FixedLayer)]
 
     def __call__(self, a: Tensor) -> Tensor:

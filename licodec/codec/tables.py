@@ -18,7 +18,7 @@ from torch import Tensor
 from ..entropy import CodingTables, FactorizedDensity, gaussian_tables, scale_table
 from ..entropy.gaussian import DEFAULT_SCALE_BOUND, GaussianMixtureConditional
 from ..models import ImageCodec
-from .fixed import ACT_BITS, FixedNet
+from .fixed import ACT_BITS, CONTEXT_INPUT_SHIFT, FixedNet
 
 __all__ = ["build_coding_state", "CodingState", "CODING_VERSION"]
 
@@ -103,7 +103,7 @@ class CodingState:
         if "coding.hs.shifts" in arrays:
             self.h_s = FixedNet(prior.hyper.h_s, arrays["coding.hs.shifts"].tolist())
         if "coding.ctx.shifts" in arrays:
-            self.context = FixedNet(prior.context, arrays["coding.ctx.shifts"].tolist())
+            self.context = FixedNet(prior.context, arrays["coding.ctx.shifts"].tolist(), input_shift=CONTEXT_INPUT_SHIFT)
         if "coding.ep.shifts" in arrays:
             self.ep = FixedNet(prior.entropy_parameters, arrays["coding.ep.shifts"].tolist())
 
