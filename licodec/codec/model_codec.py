@@ -33,6 +33,10 @@ class ModelCodec:
 
     def __init__(self, model: ImageCodec, state: CodingState, name: str | None = None) -> None:
         self.model = model.eval()
+        # oneDNN runs these convolutions about 2x faster on channels-last tensors (same values
+        # up to float rounding; decoding stays deterministic: the decoder alone runs g_s).
+        for t in (model.g_a, model.g_s):
+            t.to(memory_format=torch.channels_last)
         self.state = state
         self.name = name or model.name
         self.card: dict = {}
@@ -89,7 +93,7 @@ class ModelCodec:
         measure = estimate is not None
         model = self.model
         with stages("g_a"):
-            y = model.g_a(x)
+            y = model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous()
         q = self._q(quality)
         if q is not None:
             gain, _ = model.gain.gains(q)
@@ -167,4 +171,4 @@ class ModelCodec:
             if q is not None:
                 _, inv_gain = self.model.gain.gains(q)
                 y = y * inv_gain
-            return self.model.g_s(y)
+            return self.model.g_s(y.contiguous(memory_format=torch.channels_last)).contiguous()
