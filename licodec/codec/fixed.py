@@ -80,6 +80,24 @@ def _digits(x: Tensor, count: int) -> Tensor:
     return out
 
 
+def _offset_digits(x: Tensor, count: int) -> Tensor:
+    """int64 (n, K) -> int8 (count, n, K) digits s_j with x = sum_j s_j * 256**j + offset_constant(count).
+
+    The bytes of x + 2**(8 count - 1) (non-negative), each minus 128: one add, one
+    reinterpretation and one xor instead of a loop of shifts.
+    """
+    v = x + (1 << (8 * count - 1))
+    if bool((v < 0).any()) or bool((v >= (1 << (8 * count))).any()):
+        raise ValueError("fixed-point value out of range")
+    b = v.to(torch.int32).contiguous().view(torch.uint8).reshape(*x.shape, 4)[..., :count]  # little-endian bytes
+    return (b ^ 0x80).view(torch.int8).permute(2, 0, 1).contiguous()
+
+
+def offset_constant(count: int) -> int:
+    """sum_j 128 * 256**j - 2**(8 count - 1): what the digits of _offset_digits leave out."""
+    return 128 * (256**count - 1) // 255 - (1 << (8 * count - 1))
+
+
 class IntMatrix:
     """An exact int64 matrix product a @ W for integer W (K, O), |W| < 2**15 - 128.
 
@@ -96,16 +114,19 @@ class IntMatrix:
         lo_hi = _digits(w, 2)
         self.weights = torch.cat([lo_hi[0], lo_hi[1]], dim=1).contiguous()  # (K, 2 O): low digits | high digits
         self.shape = tuple(w.shape)
+        self.column_sums = w.sum(dim=0)  # (O,) int64, for the digits' offset
 
     def mm(self, a: Tensor, digits: int = 3) -> Tensor:
         n, k = a.shape
         if n == 0:
             return torch.zeros(0, self.shape[1], dtype=torch.int64)
-        a_digits = _digits(a.to(torch.int64), digits).reshape(digits * n, k)
+        if digits > 4:
+            raise ValueError("at most four activation digits")
+        a_digits = _offset_digits(a.to(torch.int64), digits).reshape(digits * n, k)
         both = torch._int_mm(a_digits, self.weights).to(torch.int64)
         o = self.shape[1]
         part = (both[:, :o] + both[:, o:] * 256).reshape(digits, n, o)
-        acc = part[0]
+        acc = part[0] + self.column_sums * offset_constant(digits)
         for j in range(1, digits):
             acc = acc + part[j] * (256**j)
         return acc
