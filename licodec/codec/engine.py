@@ -141,7 +141,7 @@ def code_factorized(coder: TableCoder, medians_int: np.ndarray, shape: tuple[int
     Returns the fixed-point values (C, h, w): symbol * 2**A + median_int.
     """
     c, h, w = shape
-    mu = torch.from_numpy(medians_int.astype(np.float64)).reshape(c, 1, 1).expand(c, h, w).contiguous()
+    mu = torch.from_numpy(medians_int.astype(np.int64)).reshape(c, 1, 1).expand(c, h, w).contiguous()
     index = np.repeat(np.arange(c), h * w)
     sym = io.symbols(TablePlan(coder, index), mu, (slice(None), slice(None), slice(None)))
     return _dequantize(sym, mu)
@@ -251,6 +251,9 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
 
 
 def hyper_features(state: CodingState, z_hat_int: Tensor, size: tuple[int, int]) -> Tensor:
-    """psi = h_s(z_hat) in fixed point, cropped to the latent size: (P, h, w)."""
-    return state.h_s(z_hat_int[None])[0, :, : size[0], : size[1]]
+    """psi = h_s(z_hat) in fixed point, cropped to the latent size: (P, h, w) int64.
+
+    Convolutions run in float64 on integers (exact; faster here than int8 digits for
+    these many-pixel, once-per-image layers)."""
+    return state.h_s(z_hat_int[None].to(torch.float64))[0, :, : size[0], : size[1]].to(torch.int64)
 
