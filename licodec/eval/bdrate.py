@@ -155,6 +155,23 @@ def _overlap(ra, qa, rt, qt) -> tuple[float, float]:
     return lo, hi
 
 
+def _bd_row(name: str, anchor: Mapping[str, Sequence[float]], test: Mapping[str, Sequence[float]],
+            metrics: list[str], method: str) -> dict:
+    """One row: BD-rate, BD-quality and overlap of ``test`` against ``anchor`` for each metric."""
+    row: dict = {"name": name}
+    for m in metrics:
+        row[m] = row[m + "_delta"] = row[m + "_range"] = None
+        if not test.get(m) or not anchor.get(m):
+            continue
+        try:
+            row[m] = bd_rate(anchor["bpp"], anchor[m], test["bpp"], test[m], method)
+            row[m + "_delta"] = bd_quality(anchor["bpp"], anchor[m], test["bpp"], test[m], method)
+            row[m + "_range"] = _overlap(anchor["bpp"], anchor[m], test["bpp"], test[m])
+        except ValueError:
+            pass
+    return row
+
+
 def bd_table(curves: Mapping[str, Mapping[str, Sequence[float]]], anchor: str,
              metrics: Iterable[str] = ("psnr", "ms_ssim_db"), method: str = "pchip") -> list[dict]:
     """BD-rate (%) and BD-quality of every curve against ``curves[anchor]``.
@@ -166,41 +183,26 @@ def bd_table(curves: Mapping[str, Mapping[str, Sequence[float]]], anchor: str,
     """
     if anchor not in curves:
         raise KeyError(f"anchor {anchor!r} is not among the curves: {', '.join(curves)}")
-    metrics = list(metrics)
-    a = curves[anchor]
-    rows = []
-    for name, c in curves.items():
-        row: dict = {"name": name}
-        for m in metrics:
-            row[m] = row[m + "_delta"] = row[m + "_range"] = None
-            if not c.get(m) or not a.get(m):
-                continue
-            try:
-                row[m] = bd_rate(a["bpp"], a[m], c["bpp"], c[m], method)
-                row[m + "_delta"] = bd_quality(a["bpp"], a[m], c["bpp"], c[m], method)
-                row[m + "_range"] = _overlap(a["bpp"], a[m], c["bpp"], c[m])
-            except ValueError:
-                pass
-        rows.append(row)
-    return rows
+    return [_bd_row(name, curves[anchor], c, list(metrics), method) for name, c in curves.items()]
+
+
+def bd_versus(test: Mapping[str, Sequence[float]], anchors: Mapping[str, Mapping[str, Sequence[float]]],
+              metrics: Iterable[str] = ("psnr", "ms_ssim_db"), method: str = "pchip") -> list[dict]:
+    """BD-rate (%) of one test curve against each of several anchors (rows keyed by anchor)."""
+    return [_bd_row(name, a, test, list(metrics), method) for name, a in anchors.items()]
 
 
 _METRIC_TITLES = {"psnr": "PSNR", "ms_ssim_db": "MS-SSIM (dB)"}
 
 
-def format_bd_table(rows: Sequence[dict], anchor: str, metrics: Iterable[str] = ("psnr", "ms_ssim_db"),
-                    labels: Mapping[str, str] | None = None) -> str:
-    """A Markdown table of :func:`bd_table` rows."""
-    metrics = list(metrics)
-    labels = labels or {}
-    head = ["curve"]
+def _format_rows(rows: Sequence[dict], first: str, intro: str, metrics: list[str], labels: Mapping[str, str], skip: str | None = None) -> str:
+    head = [first]
     for m in metrics:
         t = _METRIC_TITLES.get(m, m)
         head += [f"BD-rate {t}", f"Δ{t}", f"{t} overlap"]
-    lines = [f"Anchor: **{labels.get(anchor, anchor)}**. BD-rate < 0: fewer bits than the anchor at equal quality.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [intro, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        if r["name"] == anchor:
+        if r["name"] == skip:
             continue
         cells = [labels.get(r["name"], r["name"])]
         for m in metrics:
@@ -212,44 +214,16 @@ def format_bd_table(rows: Sequence[dict], anchor: str, metrics: Iterable[str] = 
     return "\n".join(lines)
 
 
-def bd_versus(test: Mapping[str, Sequence[float]], anchors: Mapping[str, Mapping[str, Sequence[float]]],
-              metrics: Iterable[str] = ("psnr", "ms_ssim_db"), method: str = "pchip") -> list[dict]:
-    """BD-rate (%) of one test curve against each of several anchors (rows keyed by anchor)."""
-    metrics = list(metrics)
-    rows = []
-    for name, a in anchors.items():
-        row: dict = {"name": name}
-        for m in metrics:
-            row[m] = row[m + "_delta"] = row[m + "_range"] = None
-            if not test.get(m) or not a.get(m):
-                continue
-            try:
-                row[m] = bd_rate(a["bpp"], a[m], test["bpp"], test[m], method)
-                row[m + "_delta"] = bd_quality(a["bpp"], a[m], test["bpp"], test[m], method)
-                row[m + "_range"] = _overlap(a["bpp"], a[m], test["bpp"], test[m])
-            except ValueError:
-                pass
-        rows.append(row)
-    return rows
+def format_bd_table(rows: Sequence[dict], anchor: str, metrics: Iterable[str] = ("psnr", "ms_ssim_db"),
+                    labels: Mapping[str, str] | None = None) -> str:
+    """A Markdown table of :func:`bd_table` rows."""
+    labels = labels or {}
+    intro = f"Anchor: **{labels.get(anchor, anchor)}**. BD-rate < 0: fewer bits than the anchor at equal quality."
+    return _format_rows(rows, "curve", intro, list(metrics), labels, skip=anchor)
 
 
 def format_bd_versus(rows: Sequence[dict], test_label: str, metrics: Iterable[str] = ("psnr", "ms_ssim_db"),
                      labels: Mapping[str, str] | None = None) -> str:
     """A Markdown table of :func:`bd_versus` rows (one row per anchor)."""
-    metrics = list(metrics)
-    labels = labels or {}
-    head = ["anchor"]
-    for m in metrics:
-        t = _METRIC_TITLES.get(m, m)
-        head += [f"BD-rate {t}", f"Δ{t}", f"{t} overlap"]
-    lines = [f"Test curve: **{test_label}** against each anchor. BD-rate < 0: {test_label} needs fewer bits at equal quality.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [labels.get(r["name"], r["name"])]
-        for m in metrics:
-            v, dq, rg = r.get(m), r.get(m + "_delta"), r.get(m + "_range")
-            cells.append("n/a" if v is None else f"{v:+.1f}%")
-            cells.append("n/a" if dq is None else f"{dq:+.2f} dB")
-            cells.append("none" if rg is None else f"{rg[0]:.2f}–{rg[1]:.2f} dB")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    intro = f"Test curve: **{test_label}** against each anchor. BD-rate < 0: {test_label} needs fewer bits at equal quality."
+    return _format_rows(rows, "anchor", intro, list(metrics), labels or {})
