@@ -81,6 +81,26 @@ class FactorizedDensity(nn.Module):
         logits = self._logits_wrt_quantiles_only()
         return torch.abs(logits - self.target).sum()
 
+    @torch.enable_grad()
+    def fit_quantiles(self, steps: int = 3000, lr: float = 1.0) -> float:
+        """Minimise :meth:`aux_loss` over the quantiles alone (the density stays fixed).
+
+        Training moves the quantiles slowly (they start at +-init_scale); before coding
+        tables are built they should sit where the density puts its tails. Adam with the
+        learning rate decaying 100x over ``steps``; returns the final aux loss.
+        """
+        opt = torch.optim.Adam([self.quantiles], lr=lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.01 ** (i / max(steps - 1, 1)))
+        loss = self.aux_loss()
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            loss = self.aux_loss()
+            loss.backward()
+            opt.step()
+            sched.step()
+        self.quantiles.grad = None
+        return float(self.aux_loss().detach())
+
     def _logits_wrt_quantiles_only(self) -> Tensor:
         x = self.quantiles
         for i, matrix in enumerate(self.matrices):

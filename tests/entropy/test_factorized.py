@@ -50,3 +50,14 @@ def test_eval_rounds_around_median():
     x = torch.tensor([0.9, 0.0]).reshape(1, 2, 1, 1)
     x_hat, _ = d(x)
     assert torch.allclose(x_hat.flatten(), torch.tensor([1.3, -0.2]))
+
+
+def test_fit_quantiles_reaches_the_tails_of_a_fixed_density():
+    d = _trained_density(steps=60)  # quantiles still far from their targets
+    before = d.aux_loss().item()
+    density_state = {k: v.clone() for k, v in d.state_dict().items() if k != "quantiles"}
+    after = d.fit_quantiles(steps=1500)
+    assert after < before / 20 and after < 1.0, (before, after)
+    for k, v in d.state_dict().items():
+        if k != "quantiles":
+            assert torch.equal(v, density_state[k]), k  # only the quantiles moved
