@@ -45,7 +45,7 @@ def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None)
 
     model = trainer.model.eval()
     # The tails of the factorized densities bound their coding tables: fit them fully now.
-    card["aux_loss"] = {"before": float(model.aux_loss()), "after": sum(d.fit_quantiles() for d in model.densities())}
+    card["aux_loss"] = {"before": float(model.aux_loss().detach()), "after": sum(d.fit_quantiles() for d in model.densities())}
     save_model(model, path, card, build_coding_state(model))
     path.with_suffix(".json").write_text(json.dumps(card, indent=1))
     return path
