@@ -1,0 +1,113 @@
+"""The paper's comparison on our code: each model against the joint model and BPG 4:4:4.
+
+    python benchmarks/ablation.py --joint mbt2018=results/kodak/mbt2018-vr192.json \
+        --model bmshj2018-hyperprior=results/kodak/hyper.json=licodec/weights/hyper.safetensors \
+        --model mbt2018-mean=... --out docs/ablation
+
+Each --model / --joint is LABEL=RESULTS_JSON[=MODEL_FILE]: the results come from
+``licodec eval DATASET --model MODEL_FILE`` (real files on disk); the model file, when
+given, adds the parameter count and the encode/decode time of a 768x512 image (median of
+--runs runs, --threads threads). Prints a Markdown table - BD-rate (PSNR and MS-SSIM dB)
+against the joint model and against measured BPG 4:4:4 of ../shared/reference/kodak_rd.json -
+and writes it with an R-D plot (all models and the paper's published curves) to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _spec(text: str) -> tuple[str, Path, Path | None]:
+    parts = text.split("=")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError("expected LABEL=RESULTS_JSON[=MODEL_FILE]")
+    return parts[0], Path(parts[1]), Path(parts[2]) if len(parts) == 3 else None
+
+
+def time_model(path: Path, runs: int, threads: int) -> tuple[int, float, float]:
+    """(parameters, median encode s, median decode s) on a 768x512 image."""
+    import torch
+
+    from licodec.codec import api
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_codec import synthetic_photo
+
+    torch.set_num_threads(threads)
+    codec = api.resolve_model(path)
+    img = synthetic_photo(512, 768)
+    q = None if codec.quality_range is None else sum(codec.quality_range) / 2
+    enc, dec = [], []
+    for _ in range(runs + 1):
+        t0 = time.perf_counter()
+        data = api.compress(img, quality=q, model=codec)
+        t1 = time.perf_counter()
+        api.decompress(data, model=codec, as_array=True)
+        t2 = time.perf_counter()
+        enc.append(t1 - t0)
+        dec.append(t2 - t1)
+    params = sum(p.numel() for p in codec.model.parameters())
+    return params, statistics.median(enc[1:]), statistics.median(dec[1:])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--joint", type=_spec, required=True, help="the joint model: LABEL=RESULTS_JSON[=MODEL_FILE]")
+    ap.add_argument("--model", type=_spec, action="append", default=[], help="another model, same form (repeatable)")
+    ap.add_argument("--reference", default="../shared/reference/kodak_rd.json")
+    ap.add_argument("--out", default="docs/ablation")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    from licodec.eval.bdrate import bd_versus
+    from licodec.eval.results import load_curves
+
+    specs = [args.joint] + args.model
+    curves = {}
+    for label, results, _ in specs:
+        found = load_curves(results)
+        if len(found) != 1:
+            raise SystemExit(f"{results}: expected one curve, found {len(found)}")
+        curves[label] = dict(next(iter(found.values())), label=label)
+    ref = load_curves(args.reference) if Path(args.reference).is_file() else {}
+    anchors = {args.joint[0]: curves[args.joint[0]]}
+    if "measured_bpg444" in ref:
+        anchors["BPG 4:4:4"] = ref["measured_bpg444"]
+
+    head = ["model", "parameters", "encode s", "decode s"]
+    for a in anchors:
+        head += [f"BD-rate vs {a} (PSNR)", f"BD-rate vs {a} (MS-SSIM dB)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, _, model_file in specs:
+        cells = [label]
+        if model_file is not None:
+            params, te, td = time_model(model_file, args.runs, args.threads)
+            cells += [f"{params:,}", f"{te:.2f}", f"{td:.2f}"]
+        else:
+            cells += ["", "", ""]
+        for row in bd_versus(curves[label], anchors):
+            for m in ("psnr", "ms_ssim_db"):
+                cells.append("n/a" if row[m] is None else f"{row[m]:+.1f}%")
+        lines.append("| " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    print(table)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ablation.md").write_text(table + "\n")
+    from licodec.eval.plot import plot_rd
+
+    published = {k: v for k, v in ref.items() if k.startswith("paper_") or k == "measured_bpg444"}
+    plot_rd({**curves, **published}, out / "ablation-psnr.png", "psnr", title="Kodak: licodec models and the paper's curves")
+    print(f"wrote {out / 'ablation.md'} and {out / 'ablation-psnr.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
