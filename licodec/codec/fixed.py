@@ -81,16 +81,16 @@ def _digits(x: Tensor, count: int) -> Tensor:
 
 
 def _offset_digits(x: Tensor, count: int) -> Tensor:
-    """int64 (n, K) -> int8 (count, n, K) digits s_j with x = sum_j s_j * 256**j + offset_constant(count).
+    """int (n, K) -> int8 (count * n, K) digits s_j with x = sum_j s_j * 256**j + offset_constant(count).
 
-    The bytes of x + 2**(8 count - 1) (non-negative), each minus 128: one add, one
-    reinterpretation and one xor instead of a loop of shifts.
+    The little-endian bytes of x + 2**(8 count - 1) (non-negative), each minus 128 (an xor
+    with 0x80 read as int8). The caller guarantees -2**(8 count - 1) <= x < 2**(8 count - 1)
+    (activations are clamped by every layer, the context input by quantize_input).
     """
-    v = x + (1 << (8 * count - 1))
-    if bool((v < 0).any()) or bool((v >= (1 << (8 * count))).any()):
-        raise ValueError("fixed-point value out of range")
-    b = v.to(torch.int32).contiguous().view(torch.uint8).reshape(*x.shape, 4)[..., :count]  # little-endian bytes
-    return (b ^ 0x80).view(torch.int8).permute(2, 0, 1).contiguous()
+    n, k = x.shape
+    v = (x.to(torch.int32) + (1 << (8 * count - 1))).contiguous()
+    b = v.view(torch.uint8).view(n, k, 4)[:, :, :count].permute(2, 0, 1)
+    return (b ^ 0x80).view(torch.int8).reshape(count * n, k)
 
 
 def offset_constant(count: int) -> int:
@@ -114,22 +114,18 @@ class IntMatrix:
         lo_hi = _digits(w, 2)
         self.weights = torch.cat([lo_hi[0], lo_hi[1]], dim=1).contiguous()  # (K, 2 O): low digits | high digits
         self.shape = tuple(w.shape)
-        self.column_sums = w.sum(dim=0)  # (O,) int64, for the digits' offset
+        self.offsets = {d: w.sum(dim=0) * offset_constant(d) for d in (1, 2, 3)}  # what the digits leave out
+        self.powers = {d: torch.tensor([256**j for j in range(d)], dtype=torch.int64).reshape(d, 1, 1) for d in (1, 2, 3)}
 
     def mm(self, a: Tensor, digits: int = 3) -> Tensor:
         n, k = a.shape
         if n == 0:
             return torch.zeros(0, self.shape[1], dtype=torch.int64)
-        if digits > 4:
-            raise ValueError("at most four activation digits")
-        a_digits = _offset_digits(a.to(torch.int64), digits).reshape(digits * n, k)
-        both = torch._int_mm(a_digits, self.weights).to(torch.int64)
-        o = self.shape[1]
-        part = (both[:, :o] + both[:, o:] * 256).reshape(digits, n, o)
-        acc = part[0] + self.column_sums * offset_constant(digits)
-        for j in range(1, digits):
-            acc = acc + part[j] * (256**j)
-        return acc
+        if digits not in self.powers:
+            raise ValueError("one to three activation digits")
+        both = torch._int_mm(_offset_digits(a, digits), self.weights).view(digits, n, 2, self.shape[1]).to(torch.int64)
+        part = both[:, :, 0] + both[:, :, 1] * 256  # (digits, n, O): low and high weight digits
+        return (part * self.powers[digits]).sum(0) + self.offsets[digits]
 
 
 def digits_for(limit: int) -> int:
@@ -171,12 +167,13 @@ class FixedLayer:
         return torch.floor(acc * 2.0**-self.shift + 0.5).clamp_(-ACT_LIMIT, ACT_LIMIT)
 
     def quantize_input(self, a: Tensor) -> Tensor:
-        """Round the input to this layer's grid (2**input_shift coarser than activations)."""
+        """Round the input to this layer's grid (2**input_shift coarser than activations), clamped."""
         if not self.input_shift:
             return a
+        lim = ACT_LIMIT >> self.input_shift
         if a.dtype == torch.int64:
-            return (a + (1 << (self.input_shift - 1))) >> self.input_shift
-        return torch.floor((a + 2.0 ** (self.input_shift - 1)) * 2.0**-self.input_shift)
+            return ((a + (1 << (self.input_shift - 1))) >> self.input_shift).clamp_(-lim, lim)
+        return torch.floor((a + 2.0 ** (self.input_shift - 1)) * 2.0**-self.input_shift).clamp_(-lim, lim)
 
     def __call__(self, a: Tensor) -> Tensor:
         """a (B, C, H, W) integer-valued float64 -> (B, C', H', W')."""
