@@ -228,7 +228,9 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
     ctx_layer = state.context.layers[0]
     k = ctx_layer.weight.shape[-1]
     c = k // 2
-    context = _Context(ctx_layer, k)
+    context = getattr(state, "_taps", None)
+    if context is None:  # built once per model
+        context = state._taps = _Context(ctx_layer, k)
     ep = state.ep
     y_pad = torch.zeros(h + c, w + 2 * c, m, dtype=torch.int64)
     extra = None
