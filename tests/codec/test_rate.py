@@ -1,12 +1,9 @@
-import numpy as np
+import pytest
 
 from licodec.codec import api
 from licodec.codec.api import _pad, resolve_model
 from licodec.codec.container import header_bytes, unpack
 from tests.codec.helpers import make_model, photo
-
-
-import pytest
 
 
 @pytest.mark.parametrize("name,h,w", [("mbt2018", 512, 768), ("mbt2018-gmm", 256, 384), ("bmshj2018-hyperprior", 512, 768)])
