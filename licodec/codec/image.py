@@ -56,7 +56,7 @@ def read_image(path: str | os.PathLike, drop_alpha: bool = False):
         raise InputError(f"{path}: not an image file licodec can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InputError):
-            raise
+            raise InputError(f"{path}: {exc}") from None
         if isinstance(exc, FileNotFoundError):
             raise InputError(f"{path}: no such file") from None
         if isinstance(exc, IsADirectoryError):
