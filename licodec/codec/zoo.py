@@ -53,6 +53,9 @@ def load(spec: str | os.PathLike | None = None) -> ModelCodec:
     if spec is None:
         spec = default_name()
         if spec is None:
+            names = sorted(installed())
+            if names:
+                raise ModelNotFound(f"no default model is set (installed, not default: {', '.join(names)}); pass --model NAME or PATH")
             raise ModelNotFound("no trained model is installed; pass --model PATH (a .safetensors model file) or set LICODEC_DEFAULT_MODEL")
     spec = str(spec)
     if spec in _CACHE:
