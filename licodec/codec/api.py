@@ -28,7 +28,12 @@ class CodecError(ValueError):
 
 
 def resolve_model(model: str | os.PathLike | ImageCodec | ModelCodec | None) -> ModelCodec:
-    """A ModelCodec from a name, a path, a model object (tables built on first use) or None (default)."""
+    """A ModelCodec from a name, a path, a model object or None (the default model).
+
+    A model object is put in eval mode (its transforms in channels-last layout), and its
+    coding tables and weights id are built on first use and cached on the object: after
+    changing its weights, build a fresh ``ModelCodec.from_model`` (or export the model).
+    """
     if isinstance(model, ModelCodec):
         return model
     if isinstance(model, ImageCodec):
