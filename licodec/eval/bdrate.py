@@ -116,35 +116,35 @@ def _integral(method: str, x, y, lo, hi) -> float:
     raise ValueError(f"unknown method {method!r} (pchip or cubic)")
 
 
-def bd_rate(rate_anchor: Sequence[float], quality_anchor: Sequence[float],
-            rate_test: Sequence[float], quality_test: Sequence[float], method: str = "pchip") -> float:
-    """BD-rate of the test curve against the anchor, in percent (negative = test saves bits)."""
+def _curves(rate_anchor, quality_anchor, rate_test, quality_test) -> tuple[np.ndarray, ...]:
+    """Both curves made monotone: (rate_a, quality_a, rate_t, quality_t)."""
     ra, qa = monotone(rate_anchor, quality_anchor)
     rt, qt = monotone(rate_test, quality_test)
     if len(ra) < 2 or len(rt) < 2:
         raise ValueError("each curve needs at least 2 points of increasing rate and quality")
-    lo, hi = max(qa[0], qt[0]), min(qa[-1], qt[-1])
+    return ra, qa, rt, qt
+
+
+def _mean_gap(method: str, xa, ya, xt, yt, what: str) -> float:
+    """Mean of y_test - y_anchor over the overlap of the x ranges (piecewise integrals)."""
+    lo, hi = max(xa[0], xt[0]), min(xa[-1], xt[-1])
     if hi <= lo:
-        raise NoOverlap(f"quality ranges do not overlap: [{qa[0]:.3f}, {qa[-1]:.3f}] vs [{qt[0]:.3f}, {qt[-1]:.3f}]")
-    ia = _integral(method, qa, np.log(ra), lo, hi)
-    it = _integral(method, qt, np.log(rt), lo, hi)
-    return float((math.exp((it - ia) / (hi - lo)) - 1) * 100)
+        raise NoOverlap(f"{what} ranges do not overlap: [{xa[0]:.3f}, {xa[-1]:.3f}] vs [{xt[0]:.3f}, {xt[-1]:.3f}]")
+    return (_integral(method, xt, yt, lo, hi) - _integral(method, xa, ya, lo, hi)) / (hi - lo)
+
+
+def bd_rate(rate_anchor: Sequence[float], quality_anchor: Sequence[float],
+            rate_test: Sequence[float], quality_test: Sequence[float], method: str = "pchip") -> float:
+    """BD-rate of the test curve against the anchor, in percent (negative = test saves bits)."""
+    ra, qa, rt, qt = _curves(rate_anchor, quality_anchor, rate_test, quality_test)
+    return float((math.exp(_mean_gap(method, qa, np.log(ra), qt, np.log(rt), "quality")) - 1) * 100)
 
 
 def bd_quality(rate_anchor: Sequence[float], quality_anchor: Sequence[float],
                rate_test: Sequence[float], quality_test: Sequence[float], method: str = "pchip") -> float:
     """BD-quality (e.g. BD-PSNR in dB) of the test curve against the anchor (positive = better)."""
-    ra, qa = monotone(rate_anchor, quality_anchor)
-    rt, qt = monotone(rate_test, quality_test)
-    if len(ra) < 2 or len(rt) < 2:
-        raise ValueError("each curve needs at least 2 points of increasing rate and quality")
-    la, lt = np.log(ra), np.log(rt)
-    lo, hi = max(la[0], lt[0]), min(la[-1], lt[-1])
-    if hi <= lo:
-        raise NoOverlap("rate ranges do not overlap")
-    ia = _integral(method, la, qa, lo, hi)
-    it = _integral(method, lt, qt, lo, hi)
-    return float((it - ia) / (hi - lo))
+    ra, qa, rt, qt = _curves(rate_anchor, quality_anchor, rate_test, quality_test)
+    return float(_mean_gap(method, np.log(ra), qa, np.log(rt), qt, "log-rate"))
 
 
 def _overlap(ra, qa, rt, qt) -> tuple[float, float]:
