@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from ..layers import MaskedConv2d
 
-__all__ = ["ACT_BITS", "ACT_LIMIT", "FixedLayer", "FixedNet", "IntMatrix", "to_fixed", "from_fixed", "choose_shift"]
+__all__ = ["ACT_BITS", "ACT_LIMIT", "FixedLayer", "FixedNet", "IntMatrix", "choose_shift"]
 
 ACT_BITS = 12
 ACT_LIMIT = 2**23 - 2**16  # |activation| < 2032 in real units; fits three balanced int8 digits
@@ -45,16 +45,6 @@ CONTEXT_INPUT_SHIFT = 8  # the context model reads y_hat on a 2**-4 grid: two in
 WEIGHT_LIMIT = 2**15 - 128  # two balanced int8 digits hold |w| < 2**15 - 128
 LEAKY_BITS = 16
 LEAKY_INT = round(0.01 * 2**LEAKY_BITS)
-
-
-def to_fixed(x: Tensor) -> Tensor:
-    """Real tensor -> integer-valued float64 on the activation grid (round half to even), clamped."""
-    return torch.round(x.double() * 2**ACT_BITS).clamp_(-ACT_LIMIT, ACT_LIMIT)
-
-
-def from_fixed(a: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
-    """Integer-valued activations -> real values (exact in float32 while |a| < 2**24)."""
-    return (a * 2.0**-ACT_BITS).to(dtype)
 
 
 def choose_shift(weight: Tensor) -> int:
