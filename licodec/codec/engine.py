@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from ..layers.masked_conv import causal_mask
-from .fixed import ACT_BITS, FixedLayer, IntMatrix
+from .fixed import ACT_BITS, ACT_LIMIT, FixedLayer, IntMatrix
 from .rangecoder import Decoder, Encoder, TableCoder
 from .tables import CodingState
 
@@ -194,7 +194,14 @@ def wavefront_steps(h: int, w: int, c: int) -> list[tuple[np.ndarray, np.ndarray
 
 
 class _Context:
-    """The context model's causal taps as one matrix: rows (tap, channel), columns 2M."""
+    """The context model's causal taps as one int8 matrix: rows (tap, channel), columns 2M.
+
+    The context input of every decoded position (y_hat on the 2**-4 grid, at most
+    ACT_LIMIT >> 8 < 2**15 in magnitude) is kept as two balanced int8 digit planes, zero
+    outside the latent. A step gathers the digits of its positions' taps and multiplies
+    them by the int8 weights; when no tap needs the high digit (all |y_hat| < 8), that
+    half of the product is skipped: its digits are zero, so the sum is the same.
+    """
 
     def __init__(self, layer: FixedLayer, kernel_size: int) -> None:
         mask = causal_mask(kernel_size)
@@ -202,24 +209,41 @@ class _Context:
         c = kernel_size // 2
         self.di = np.array([a - c for a, _ in taps])
         self.dj = np.array([b - c for _, b in taps])
-        w = layer.weight  # (2M, M, k, k)
+        w = layer.weight  # (2M, M, k, k) integer-valued
         matrix = torch.stack([w[:, :, a, b] for a, b in taps]).permute(0, 2, 1).reshape(len(taps) * w.shape[1], w.shape[0])
         self.matrix = IntMatrix(matrix)
-        self.layer = layer
+        self.layer, self.c = layer, c
+        if (ACT_LIMIT >> layer.input_shift) > 127 * 257:
+            raise ValueError("context input does not fit two digits")
+        self.base = layer.bias_half  # the input shift multiplies the products, not the bias
 
-    def __call__(self, y_pad: Tensor, rows: np.ndarray, cols: np.ndarray, pad: int) -> Tensor:
-        """y_pad (h + pad, w + 2 pad, M) int64 fixed point -> context features (n, 2M) int64."""
-        ii = rows[:, None] + pad + self.di[None, :]
-        jj = cols[:, None] + pad + self.dj[None, :]
-        taps = self.layer.quantize_input(y_pad[torch.from_numpy(ii), torch.from_numpy(jj)])  # (n, T, M)
-        acc = self.matrix.mm(taps.reshape(len(rows), -1), self.layer.input_digits) * (1 << self.layer.input_shift)
-        return self.layer._finish(acc + self.layer.bias_int)
+    def planes(self, h: int, w: int, m: int) -> Tensor:
+        """Digit planes (2, (h + c) * (w + 2c), M) int8 of an all-zero padded latent."""
+        return torch.zeros(2, (h + self.c) * (w + 2 * self.c), m, dtype=torch.int8)
+
+    def store(self, planes: Tensor, flat: Tensor, y_hat: Tensor) -> None:
+        """Write the context input of decoded rows y_hat (n, M) at padded positions ``flat``."""
+        q = self.layer.quantize_input(y_hat)
+        lo = ((q + 128) & 255).sub_(128)
+        planes.index_copy_(1, flat, torch.stack([lo, (q - lo).bitwise_right_shift_(8)]).to(torch.int8))
+
+    def __call__(self, planes: Tensor, taps: Tensor) -> Tensor:
+        """Context features (n, 2M) int64 of the positions whose tap indices are ``taps`` (n, T)."""
+        n = taps.shape[0]
+        rows = planes.index_select(1, taps.reshape(-1)).view(2 * n, -1)  # (2n, T*M): low, high digits
+        s = self.layer.input_shift
+        if bool(rows[n:].any()):
+            p = torch._int_mm(rows, self.matrix.weights)
+            acc = torch.add(self.base, p[:n], alpha=1 << s).add_(p[n:], alpha=1 << (s + 8))
+        else:
+            acc = torch.add(self.base, torch._int_mm(rows[:n], self.matrix.weights), alpha=1 << s)
+        return acc.bitwise_right_shift_(self.layer.shifts).clamp_(-ACT_LIMIT, ACT_LIMIT)
 
 
 def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tuple[int, int, int], io: SymbolIO, stages: Stages = Stages()) -> Tensor:
     """y (M, h, w) with the context model on the wavefront schedule (module docstring).
 
-    ``psi`` (P, h, w): fixed-point hyperprior features, or None (context-only model).
+    ``psi`` (h, w, P): fixed-point hyperprior features, or None (context-only model).
     ``coder``: the Gaussian TableCoder, or the MixtureCoder of a mixture model.
     ``io.symbols`` receives ``where`` = (rows, cols) and mu of shape (n, M).
     Returns y_hat (M, h, w) in fixed point.
@@ -232,30 +256,35 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
     if context is None:  # built once per model
         context = state._taps = _Context(ctx_layer, k)
     ep = state.ep
-    y_pad = torch.zeros(h + c, w + 2 * c, m, dtype=torch.int64)
+    wp = w + 2 * c
+    planes = context.planes(h, w, m)
+    y_hat = torch.empty(h * w, m, dtype=torch.int64)
     extra = None
     first_rows = None
     if psi is not None:
-        p = psi.shape[0]
-        rows_psi = psi.permute(1, 2, 0).reshape(h * w, p).to(torch.int64)
-        extra = ep.layers[0].int_matrix(slice(0, p)).mm(rows_psi).reshape(h, w, -1)
+        p = psi.shape[-1]
+        with stages("h_s"):  # the hyperprior's share of g_ep's first layer, for every position at once
+            extra = ep.layers[0].matrix(slice(0, p)).mm(psi.reshape(h * w, p))
         first_rows = slice(p, None)
+    tap_offsets = context.di * wp + context.dj
     for rows, cols in wavefront_steps(h, w, c):
-        r, q = torch.from_numpy(rows), torch.from_numpy(cols)
+        where = (torch.from_numpy(rows), torch.from_numpy(cols))
+        flat = (rows + c) * wp + cols + c
+        taps = torch.from_numpy(flat[:, None] + tap_offsets[None, :])
+        flat, here = torch.from_numpy(flat), torch.from_numpy(rows * w + cols)
         with stages("context steps"):
-            feats = context(y_pad, rows, cols, c)
-            params = ep.linear(feats, extra[r, q] if extra is not None else None, first_rows)
+            feats = context(planes, taps)
+            params = ep.linear(feats, extra.index_select(0, here) if extra is not None else None, first_rows)
             plan, mu = entropy_plan(state, coder, params, 1)
         with stages("y coding"):
-            sym = io.symbols(plan, mu, (r, q))
-            y_pad[r + c, q + c] = _dequantize(sym, mu)
-    return y_pad[c:, c : c + w].permute(2, 0, 1).contiguous()
+            sym = io.symbols(plan, mu, where)
+            values = _dequantize(sym, mu)
+            y_hat.index_copy_(0, here, values)
+            context.store(planes, flat, values)
+    return y_hat.view(h, w, m).permute(2, 0, 1).contiguous()
 
 
 def hyper_features(state: CodingState, z_hat_int: Tensor, size: tuple[int, int]) -> Tensor:
-    """psi = h_s(z_hat) in fixed point, cropped to the latent size: (P, h, w) int64.
-
-    Convolutions run in float64 on integers (exact; faster here than int8 digits for
-    these many-pixel, once-per-image layers)."""
-    return state.h_s(z_hat_int[None].to(torch.float64))[0, :, : size[0], : size[1]].to(torch.int64)
+    """psi = h_s(z_hat) in fixed point (int8 products), cropped to the latent size: (h, w, P) int64."""
+    return state.h_s.conv(z_hat_int.permute(1, 2, 0))[: size[0], : size[1]].contiguous()
 

@@ -128,7 +128,7 @@ class ModelCodec:
         else:
             io = EncoderIO(enc, y, measure)
             with stages("y coding"):
-                y_hat = code_gaussian(self.state, self._g_coder, psi, io)
+                y_hat = code_gaussian(self.state, self._g_coder, psi.permute(2, 0, 1), io)
         with stages("y coding"):
             streams.append(enc.bytes())
         if measure:
@@ -160,7 +160,7 @@ class ModelCodec:
         if self.state.context is not None:
             return code_autoregressive(self.state, self._g_coder, psi, (m, h, w), dec, stages)
         with stages("y coding"):
-            return code_gaussian(self.state, self._g_coder, psi, dec)
+            return code_gaussian(self.state, self._g_coder, psi.permute(2, 0, 1), dec)
 
     @torch.no_grad()
     def synthesize(self, y_hat: Tensor, quality: float | None = None, stages: Stages = Stages()) -> Tensor:

@@ -3,7 +3,7 @@
 :func:`build_coding_state` turns a trained model into tensors saved in its model file
 (``coding.*`` keys): the per-channel tables of the factorized density (z, or y for the
 factorized-prior model) with its medians on the fixed-point grid, the Gaussian scale
-table with its integer thresholds, and the shift of every fixed-point layer.
+table with its integer thresholds, and the per-channel shifts of every fixed-point layer.
 :class:`CodingState` reads them back; the encoder and the decoder use the same object,
 so neither regenerates a table.
 """
@@ -22,7 +22,7 @@ from .fixed import ACT_BITS, CONTEXT_INPUT_SHIFT, FixedNet
 
 __all__ = ["build_coding_state", "CodingState", "CODING_VERSION"]
 
-CODING_VERSION = 1
+CODING_VERSION = 2  # 2: int8 weights with per-channel shifts
 SCALE_LEVELS = 64
 SCALE_MAX = 256.0
 
@@ -73,7 +73,8 @@ def build_coding_state(model: ImageCodec) -> dict[str, Tensor]:
         nets = {"hs": model.prior.hyper.h_s if model.prior.hyper is not None else None, "ctx": model.prior.context, "ep": model.prior.entropy_parameters}
         for key, net in nets.items():
             if net is not None:
-                out[f"coding.{key}.shifts"] = torch.tensor(FixedNet(net).shifts, dtype=torch.int32)
+                for i, shifts in enumerate(FixedNet(net).shifts):
+                    out[f"coding.{key}.shifts.{i}"] = shifts.to(torch.int8)
     return out
 
 
@@ -100,12 +101,20 @@ class CodingState:
             self.mixture_components = int(arrays["coding.mix.components"][0])
         prior = model.prior
         self.h_s = self.context = self.ep = None
-        if "coding.hs.shifts" in arrays:
-            self.h_s = FixedNet(prior.hyper.h_s, arrays["coding.hs.shifts"].tolist())
-        if "coding.ctx.shifts" in arrays:
-            self.context = FixedNet(prior.context, arrays["coding.ctx.shifts"].tolist(), input_shift=CONTEXT_INPUT_SHIFT)
-        if "coding.ep.shifts" in arrays:
-            self.ep = FixedNet(prior.entropy_parameters, arrays["coding.ep.shifts"].tolist())
+        if "coding.hs.shifts.0" in arrays:
+            self.h_s = FixedNet(prior.hyper.h_s, self._shifts(arrays, "hs"))
+        if "coding.ctx.shifts.0" in arrays:
+            self.context = FixedNet(prior.context, self._shifts(arrays, "ctx"), input_shift=CONTEXT_INPUT_SHIFT)
+        if "coding.ep.shifts.0" in arrays:
+            self.ep = FixedNet(prior.entropy_parameters, self._shifts(arrays, "ep"))
+
+    @staticmethod
+    def _shifts(arrays: dict[str, np.ndarray], key: str) -> list[Tensor]:
+        """Per-channel shifts of each layer of a fixed-point net, in layer order."""
+        out = []
+        while f"coding.{key}.shifts.{len(out)}" in arrays:
+            out.append(torch.from_numpy(arrays[f"coding.{key}.shifts.{len(out)}"].astype(np.int64)))
+        return out
 
     @staticmethod
     def _density(arrays: dict[str, np.ndarray], key: str) -> tuple[CodingTables, np.ndarray] | None:

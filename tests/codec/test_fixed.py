@@ -1,31 +1,121 @@
-"""Fixed-point building blocks: exact integer products, int and float nonlinearities agree."""
+"""Fixed-point building blocks: exact int8 products, int8 paths equal the float64 reference."""
+import pytest
 import torch
 from torch import nn
 
-from licodec.codec.fixed import ACT_LIMIT, FixedLayer, FixedNet, IntMatrix, choose_shift
-from licodec.layers import conv
+from licodec.codec.fixed import (
+    ACT_LIMIT,
+    SHIFT_MAX,
+    WEIGHT_MAX,
+    FixedLayer,
+    FixedNet,
+    IntMatrix,
+    balanced_digits,
+    channel_shifts,
+    digits_needed,
+    offset_constant,
+    offset_digits,
+)
+from licodec.layers import conv, deconv
+
+
+def exact(a: torch.Tensor, w: torch.Tensor):
+    return a.numpy().astype(object) @ w.numpy().astype(object)
 
 
 def test_int_matrix_is_exact_at_the_limits():
-    w = torch.full((5000, 3), 2**15 - 129, dtype=torch.int64)
-    w[:, 1] = -(2**15 - 129)
-    a = torch.full((2, 5000), ACT_LIMIT, dtype=torch.int64)
+    w = torch.full((5000, 3), WEIGHT_MAX, dtype=torch.int64)
+    w[:, 1] = -WEIGHT_MAX
+    w[::7, 2] = -WEIGHT_MAX
+    a = torch.full((3, 5000), ACT_LIMIT, dtype=torch.int64)
     a[1] = -ACT_LIMIT
-    exact = a.numpy().astype(object) @ w.numpy().astype(object)
-    assert (IntMatrix(w).mm(a, 3).numpy().astype(object) == exact).all()
+    a[2, ::3] = -ACT_LIMIT
+    assert (IntMatrix(w).mm(a).numpy().astype(object) == exact(a, w)).all()
+
+
+@pytest.mark.parametrize("limit,digits", [(127, 1), (128, 2), (2**15 - 1, 2), (2**15, 3), (ACT_LIMIT, 3)])
+def test_int_matrix_picks_digits_from_the_values(limit, digits):
+    g = torch.Generator().manual_seed(limit)
+    w = torch.randint(-WEIGHT_MAX, WEIGHT_MAX + 1, (300, 17), generator=g)
+    for n in (1, 2, 9):
+        a = torch.randint(-limit, limit + 1, (n, 300), generator=g)
+        a[0, 0] = limit
+        assert digits_needed(a) == digits or limit == 2**15 - 1
+        assert (IntMatrix(w).mm(a).numpy().astype(object) == exact(a, w)).all()
+    with pytest.raises(ValueError):
+        IntMatrix(w * 2)  # not int8
+
+
+def test_digit_splits_reconstruct_the_values():
+    a = torch.tensor([[-(2**23), -(2**15) - 1, -129, -1, 0, 1, 127, 2**15, 2**23 - 1]])
+    for d in (3,):
+        s = offset_digits(a, d).to(torch.int64)
+        assert torch.equal(sum(s[j : j + 1] * 256**j for j in range(d)) + offset_constant(d), a)
+    b = torch.tensor([-ACT_LIMIT, -32639, -1, 0, 5, 32639, ACT_LIMIT])
+    s = balanced_digits(b, 3).to(torch.int64)
+    assert torch.equal(s[0] + 256 * s[1] + 65536 * s[2], b)
+    with pytest.raises(ValueError):
+        balanced_digits(torch.tensor([32640]), 2)
+
+
+def test_channel_shifts_use_all_eight_bits():
+    w = torch.randn(6, 4, 3, 3) * torch.tensor([1e-3, 0.05, 0.4, 2.0, 127 / 64, 0.0]).reshape(6, 1, 1, 1)
+    w[4] = (torch.rand(4, 3, 3) * 2 - 1) * (127 / 64)
+    w[4, 0, 0, 0] = 127 / 64  # a power-of-two edge: max * 2**6 == 127 exactly
+    s = channel_shifts(w)
+    m = w.abs().amax(dim=(1, 2, 3)).double()
+    assert (m * 2.0 ** s.double() <= WEIGHT_MAX).all()
+    full = (s == SHIFT_MAX) | (m * 2.0 ** (s.double() + 1) > WEIGHT_MAX)
+    assert full.all() and int(s[4]) == 6 and int(s[5]) == SHIFT_MAX
+    wt = torch.randn(4, 6, 5, 5)  # ConvTranspose2d: output channels on dim 1
+    assert torch.equal(channel_shifts(wt, 1), channel_shifts(wt.transpose(0, 1), 0))
+
+
+def _randomize(seq, std=0.3):
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for m in seq.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                m.weight.normal_(0, std)
+                m.bias.normal_(0, 0.5)
+    return seq
 
 
 def test_linear_equals_float64_convolution():
-    """A 1x1 layer's matrix path (int8 digits) equals its float64 conv path exactly."""
-    torch.manual_seed(1)
-    seq = nn.Sequential(conv(40, 30, 1, 1), nn.LeakyReLU(), conv(30, 20, 1, 1))
-    with torch.no_grad():
-        for m in seq:
-            if isinstance(m, nn.Conv2d):
-                m.weight.normal_(0, 0.3)
+    """A 1x1 net's matrix path (int8 digits) equals its float64 conv path exactly."""
+    seq = _randomize(nn.Sequential(conv(40, 30, 1, 1), nn.LeakyReLU(), conv(30, 20, 1, 1), nn.ReLU(), conv(20, 10, 1, 1)))
     net = FixedNet(seq)
-    a = torch.randint(-2**20, 2**20, (1, 40, 3, 5))
+    a = torch.randint(-(2**20), 2**20, (1, 40, 3, 5))
     by_conv = net(a.to(torch.float64))
     by_rows = net.linear(a.permute(0, 2, 3, 1).reshape(-1, 40))
-    assert torch.equal(by_rows, by_conv.permute(0, 2, 3, 1).reshape(-1, 20).to(torch.int64))
-    assert choose_shift(seq[0].weight) == FixedLayer(seq[0], choose_shift(seq[0].weight)).shift
+    assert torch.equal(by_rows, by_conv.permute(0, 2, 3, 1).reshape(-1, 10).to(torch.int64))
+    assert by_conv.abs().max() > 2**15  # exercised more than two digits
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: conv(7, 9, 3, 1),
+        lambda: conv(7, 9, 5, 2),
+        lambda: deconv(7, 9, 5, 2),
+        lambda: nn.Conv2d(7, 9, 3, 1, 1),
+    ],
+)
+@pytest.mark.parametrize("scale", [100, 2**14, ACT_LIMIT])
+def test_conv_equals_float64_convolution(layer, scale):
+    seq = _randomize(nn.Sequential(layer(), nn.LeakyReLU()))
+    net = FixedNet(seq)
+    g = torch.Generator().manual_seed(scale)
+    a = torch.randint(-scale, scale + 1, (1, 7, 6, 5), generator=g)
+    ref = net(a.to(torch.float64))[0].permute(1, 2, 0).to(torch.int64)
+    got = net.conv(a[0].permute(1, 2, 0))
+    assert got.shape == ref.shape and torch.equal(got, ref)
+
+
+def test_input_shift_and_clamp_agree():
+    layer = _randomize(nn.Sequential(conv(5, 4, 1, 1)))[0]
+    fixed = FixedLayer(layer, channel_shifts(layer.weight), input_shift=8)
+    a = torch.randint(-2 * ACT_LIMIT, 2 * ACT_LIMIT, (1, 5, 4, 4))
+    ref = fixed(a.to(torch.float64))[0].permute(1, 2, 0).reshape(-1, 4).to(torch.int64)
+    assert torch.equal(fixed.linear(a[0].permute(1, 2, 0).reshape(-1, 5)), ref)
+    assert torch.equal(fixed.conv(a[0].permute(1, 2, 0)).reshape(-1, 4), ref)

@@ -10,7 +10,8 @@ from tests.codec.helpers import make_model, photo
 
 
 def serial_reference(codec, y_real: torch.Tensor, psi):
-    """Raster scan, one position at a time; context from the full masked conv on y_hat so far."""
+    """Raster scan, one position at a time, all in the float64 reference arithmetic: the
+    context from the full masked conv on y_hat so far, g_ep as 1x1 convolutions."""
     state = codec.state
     m, h, w = y_real.shape
     y_hat = torch.zeros(1, m, h, w, dtype=torch.float64)
@@ -18,8 +19,8 @@ def serial_reference(codec, y_real: torch.Tensor, psi):
     for i in range(h):
         for j in range(w):
             ctx = ctx_layer(y_hat)[0, :, i, j]
-            feats = torch.cat([psi[:, i, j], ctx]) if psi is not None else ctx
-            params = state.ep.linear(feats[None])
+            feats = torch.cat([psi[i, j].double(), ctx]) if psi is not None else ctx
+            params = state.ep(feats[None, :, None, None])[:, :, 0, 0].to(torch.int64)
             _, mu, _ = split_params(state, params, 1)
             sym = torch.round(y_real[:, i, j].double() - mu[0].double() / ONE)
             y_hat[0, :, i, j] = sym * ONE + mu[0]
