@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from ..layers.masked_conv import causal_mask
-from .fixed import ACT_BITS, ACT_LIMIT, FixedLayer, IntMatrix
+from .fixed import ACT_BITS, ACT_LIMIT, FixedLayer, IntMatrix, combine, digit_rows
 from .rangecoder import Decoder, Encoder, TableCoder
 from .tables import CodingState
 
@@ -130,9 +130,10 @@ class DecoderIO(SymbolIO):
 
 
 def _dequantize(sym: np.ndarray, mu_int: Tensor) -> Tensor:
+    """Symbols around mu -> fixed-point values sym * 2**A + mu (mu's dtype: int64 or integer-valued float64)."""
     if sym.size and np.abs(sym).max() >= 2**30:
         raise ValueError("corrupt stream: latent out of range")
-    return torch.from_numpy(np.ascontiguousarray(sym)).to(mu_int.dtype) * (2**ACT_BITS) + mu_int
+    return torch.from_numpy(np.ascontiguousarray(sym)).to(mu_int.dtype).mul_(2**ACT_BITS).add_(mu_int)
 
 
 def code_factorized(coder: TableCoder, medians_int: np.ndarray, shape: tuple[int, int, int], io: SymbolIO) -> Tensor:
@@ -176,7 +177,7 @@ def code_gaussian(state: CodingState, coder: TableCoder, params: Tensor, io: Sym
     """y (M, h, w) with per-element Gaussian parameters ``params`` (P, h, w), all at once."""
     plan, mu = entropy_plan(state, coder, params, 0)
     sym = io.symbols(plan, mu, (slice(None), slice(None), slice(None)))
-    return _dequantize(sym, mu)
+    return _dequantize(sym, mu).to(torch.int64)
 
 
 def wavefront_steps(h: int, w: int, c: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -215,7 +216,6 @@ class _Context:
         self.layer, self.c = layer, c
         if (ACT_LIMIT >> layer.input_shift) > 127 * 257:
             raise ValueError("context input does not fit two digits")
-        self.base = layer.bias_half  # the input shift multiplies the products, not the bias
 
     def planes(self, h: int, w: int, m: int) -> Tensor:
         """Digit planes (2, (h + c) * (w + 2c), M) int8 of an all-zero padded latent."""
@@ -223,21 +223,20 @@ class _Context:
 
     def store(self, planes: Tensor, flat: Tensor, y_hat: Tensor) -> None:
         """Write the context input of decoded rows y_hat (n, M) at padded positions ``flat``."""
-        q = self.layer.quantize_input(y_hat)
-        lo = ((q + 128) & 255).sub_(128)
-        planes.index_copy_(1, flat, torch.stack([lo, (q - lo).bitwise_right_shift_(8)]).to(torch.int8))
+        digits, d = digit_rows(self.layer.quantize_input(y_hat))
+        if d == 1:
+            planes[0].index_copy_(0, flat, digits)
+            planes[1].index_fill_(0, flat, 0)
+        else:
+            planes.index_copy_(1, flat, digits.view(2, len(flat), -1))
 
     def __call__(self, planes: Tensor, taps: Tensor) -> Tensor:
         """Context features (n, 2M) int64 of the positions whose tap indices are ``taps`` (n, T)."""
         n = taps.shape[0]
         rows = planes.index_select(1, taps.reshape(-1)).view(2 * n, -1)  # (2n, T*M): low, high digits
-        s = self.layer.input_shift
-        if bool(rows[n:].any()):
-            p = torch._int_mm(rows, self.matrix.weights)
-            acc = torch.add(self.base, p[:n], alpha=1 << s).add_(p[n:], alpha=1 << (s + 8))
-        else:
-            acc = torch.add(self.base, torch._int_mm(rows[:n], self.matrix.weights), alpha=1 << s)
-        return acc.bitwise_right_shift_(self.layer.shifts).clamp_(-ACT_LIMIT, ACT_LIMIT)
+        d = 2 if bool(rows[n:].any()) else 1
+        p = torch._int_mm(rows[: d * n], self.matrix.weights)
+        return self.layer.finish(combine(p, d, self.layer.bias_half, 1 << self.layer.input_shift))
 
 
 def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tuple[int, int, int], io: SymbolIO, stages: Stages = Stages()) -> Tensor:
@@ -258,7 +257,7 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
     ep = state.ep
     wp = w + 2 * c
     planes = context.planes(h, w, m)
-    y_hat = torch.empty(h * w, m, dtype=torch.int64)
+    y_hat = torch.empty(h * w, m, dtype=torch.float64)
     extra = None
     first_rows = None
     if psi is not None:
@@ -281,10 +280,11 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
             values = _dequantize(sym, mu)
             y_hat.index_copy_(0, here, values)
             context.store(planes, flat, values)
-    return y_hat.view(h, w, m).permute(2, 0, 1).contiguous()
+    return y_hat.view(h, w, m).permute(2, 0, 1).to(torch.int64).contiguous()
 
 
 def hyper_features(state: CodingState, z_hat_int: Tensor, size: tuple[int, int]) -> Tensor:
-    """psi = h_s(z_hat) in fixed point (int8 products), cropped to the latent size: (h, w, P) int64."""
+    """psi = h_s(z_hat) in fixed point (int8 products), cropped to the latent size: (h, w, P)
+    integer-valued float64."""
     return state.h_s.conv(z_hat_int.permute(1, 2, 0))[: size[0], : size[1]].contiguous()
 

@@ -17,11 +17,14 @@ model g_cm and the entropy-parameter network g_ep are evaluated in fixed point:
   difference far below the quantization step of y, and it fits two int8 digits.
 
 Products are int8 x int8 with int32 accumulation (``torch._int_mm``, exact by
-construction, VNNI on x86): an activation is split into as few base-256 digits as its
-values need (one to three, chosen per call from the actual range, so the digits never
-change the result), each digit row is multiplied by the int8 weights, and the digit
-products are recombined in int64 (:class:`IntMatrix`; convolutions go through im2col /
-col2im, :meth:`FixedLayer.conv`). BLAS, threads and vector width change nothing.
+construction, VNNI on x86): an activation is split into as few balanced base-256 digits
+as its values need (one to three, chosen per call from the actual range, so the count
+never changes the result), each digit row is multiplied by the int8 weights, and the
+digit products are recombined in float64, where every partial sum is an integer below
+2**53 and hence exact (:func:`digit_rows`, :func:`combine`; convolutions go through
+im2col / col2im, :meth:`FixedLayer.conv`). Activations travel between layers as
+integer-valued float64 tensors: adding, scaling by powers of two and floor are exact on
+them, and faster than int64 here. BLAS, threads and vector width change nothing.
 Nonlinearities are integer maps (ReLU; LeakyReLU as floor(a * round(0.01 * 2**16) / 2**16)
 for a < 0). :meth:`FixedLayer.__call__` evaluates the same arithmetic as float64
 convolutions on integer values (every partial sum is an integer below 2**53, checked
@@ -33,15 +36,13 @@ the weights in the model file; the shifts are stored with the coding tables.
 """
 from __future__ import annotations
 
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers import MaskedConv2d
 
-__all__ = ["ACT_BITS", "ACT_LIMIT", "CONTEXT_INPUT_SHIFT", "FixedLayer", "FixedNet", "IntMatrix", "channel_shifts", "offset_digits", "balanced_digits"]
+__all__ = ["ACT_BITS", "ACT_LIMIT", "CONTEXT_INPUT_SHIFT", "FixedLayer", "FixedNet", "IntMatrix", "channel_shifts", "digit_rows", "combine"]
 
 ACT_BITS = 12
 ACT_LIMIT = 2**23 - 2**16  # |activation| < 2032 in real units; fits three int8 digits
@@ -50,8 +51,7 @@ WEIGHT_MAX = 127
 SHIFT_MAX = 20
 LEAKY_BITS = 16
 LEAKY_INT = round(0.01 * 2**LEAKY_BITS)
-_FLIP = {2: 0x80, 3: 0x8080}  # flips bit 7 of the bytes below the top digit
-_LITTLE = sys.byteorder == "little"
+_BALANCED = {d: 127 * (256**d - 1) // 255 for d in (1, 2, 3)}  # largest |a| with d balanced digits
 
 
 def channel_shifts(weight: Tensor, out_dim: int = 0) -> Tensor:
@@ -69,77 +69,52 @@ def channel_shifts(weight: Tensor, out_dim: int = 0) -> Tensor:
     return s
 
 
-def digits_needed(a: Tensor) -> int:
-    """Offset digits for the values of ``a``: the least d with -2**(8d-1) <= a < 2**(8d-1)."""
-    if a.numel() == 0:
-        return 1
-    lo, hi = (int(v) for v in torch.aminmax(a))
-    for d in (1, 2, 3):
-        if lo >= -(1 << (8 * d - 1)) and hi < (1 << (8 * d - 1)):
-            return d
-    raise ValueError("fixed-point value out of range")
-
-
-def offset_digits(a: Tensor, d: int) -> Tensor:
-    """int (n, K), -2**(8d-1) <= a < 2**(8d-1) -> int8 (d * n, K) digits s_j (row block j).
-
-    a = sum_j s_j * 256**j + offset_constant(d), where s_j is the j-th byte of
-    a + 2**(8d-1), minus 128. Adding 2**(8d-1) changes only byte d-1, so for j < d-1
-    s_j is byte j of a with its top bit flipped, and s_(d-1) is byte d-1 of a read as
-    signed: one xor on the two's complement bytes of a.
-    """
-    n, k = a.shape
-    if d == 1:
-        return a.to(torch.int8)
-    v = a.to(torch.int32, memory_format=torch.contiguous_format, copy=True).bitwise_xor_(_FLIP[d])
-    if _LITTLE:
-        return v.view(torch.int8).view(n, k, 4)[:, :, :d].permute(2, 0, 1).reshape(d * n, k)
-    return torch.cat([((v >> (8 * j)) & 255).to(torch.int8) for j in range(d)])
-
-
-def offset_constant(d: int) -> int:
-    """sum_j 128 * 256**j - 2**(8d - 1): what the digits of offset_digits leave out."""
-    return 128 * (256**d - 1) // 255 - (1 << (8 * d - 1))
-
-
-def balanced_digits(a: Tensor, d: int) -> Tensor:
-    """int64 (...) with |a| <= 127 * (256**d - 1) / 255 -> int8 (d, ...), a = sum_j s_j * 256**j.
-
-    Zero has zero digits, so zero padding of the digit planes pads with zeros."""
-    out = torch.empty((d,) + tuple(a.shape), dtype=torch.int8)
-    for j in range(d):
-        s = ((a + 128) & 255) - 128
-        out[j] = s
-        a = (a - s) >> 8  # exact: a - s is a multiple of 256
-    if bool((a != 0).any()):
-        raise ValueError("fixed-point value out of range")
-    return out
-
-
-def balanced_count(a: Tensor) -> int:
-    """Balanced digits needed for the values of ``a`` (1 to 3)."""
-    m = int(a.abs().max()) if a.numel() else 0
-    for d in (1, 2, 3):
-        if m <= 127 * (256**d - 1) // 255:
-            return d
-    raise ValueError("fixed-point value out of range")
-
-
-def combine(p: Tensor, d: int) -> Tensor:
-    """Digit products (d * n, ...) int32, row block j for digit j -> sum_j 256**j * block_j, int64."""
+def combine(p: Tensor, d: int, base: Tensor | None = None, scale: int = 1) -> Tensor:
+    """Digit products (d * n, ...) int32, row block j for digit j ->
+    base + scale * sum_j 256**j * block_j as float64 (exact below 2**53; an (n, ...) base is updated in place)."""
     n = p.shape[0] // d
-    acc = p[:n].to(torch.int64)
+    p = p.to(torch.float64)
+    if base is None:
+        acc = p[:n].mul_(scale) if scale != 1 else p[:n]
+    elif base.dim() == p.dim():
+        acc = base.add_(p[:n], alpha=scale)
+    else:
+        acc = torch.add(base, p[:n], alpha=scale)
     for j in range(1, d):
-        acc.add_(p[j * n : (j + 1) * n], alpha=256**j)
+        acc.add_(p[j * n : (j + 1) * n], alpha=scale * 256**j)
     return acc
 
 
-class IntMatrix:
-    """An exact int64 matrix product a @ W for int8 W (K, O).
+def digit_rows(a: Tensor) -> tuple[Tensor, int]:
+    """Integer-valued a (n, K), float64 or int64, |a| < 2**23 -> (int8 (d * n, K), d).
 
-    ``mm(a)`` takes int64 a (n, K) with |a| < 2**23 and returns the exact (n, O) int64
-    result: one int8 product per digit of a, accumulated in int32 (|sum| <= K * 128 * 127
-    < 2**31 for K < 2**17), recombined in int64.
+    Row block j holds the balanced base-256 digit j of a (a = sum_j 256**j * digit_j), with
+    as few digits d as the values of a need (so the count never changes a product).
+    """
+    n = a.shape[0]
+    m = float(a.abs().max()) if a.numel() else 0.0
+    d = next((d for d in (1, 2, 3) if m <= _BALANCED[d]), 0)
+    if not d:
+        raise ValueError("fixed-point value out of range")
+    if d == 1:
+        return a.to(torch.int8), 1
+    out = torch.empty((d * n,) + tuple(a.shape[1:]), dtype=torch.int8)
+    rest = a.to(torch.float64)
+    for j in range(d - 1):
+        hi = torch.add(rest, 128).mul_(1 / 256).floor_()  # exact: dyadic scaling of integers
+        out[j * n : (j + 1) * n].copy_(torch.add(rest, hi, alpha=-256))  # in [-128, 127]
+        rest = hi
+    out[(d - 1) * n :].copy_(rest)
+    return out, d
+
+
+class IntMatrix:
+    """An exact matrix product a @ W for int8 W (K, O), K < 2**17.
+
+    ``mm(a)`` takes integer-valued a (n, K), |a| < 2**23, and returns the exact (n, O)
+    result as integer-valued float64: one int8 product per digit of a (:func:`digit_rows`),
+    accumulated in int32 (|sum| <= K * 128 * 127 < 2**31), recombined in float64, where
+    every partial sum is an integer below 2**47 and hence exact.
     """
 
     def __init__(self, w: Tensor) -> None:
@@ -150,27 +125,14 @@ class IntMatrix:
             raise ValueError("int8 weights expected")
         self.weights = w.to(torch.int8).contiguous()
         self.shape = tuple(w.shape)
-        self.colsum = w.sum(dim=0)
-        self.offsets = {d: self.colsum * offset_constant(d) for d in (1, 2, 3)}
 
     def mm(self, a: Tensor, base: Tensor | None = None) -> Tensor:
-        """base + a @ W, int64 (n, O); ``base`` (O,) or (n, O) int64 (an (n, O) one is updated in place)."""
+        """base + a @ W, float64 (n, O); ``base`` (O,) or (n, O) float64 (an (n, O) one is updated in place)."""
         n = a.shape[0]
         if n == 0:
-            return torch.zeros(0, self.shape[1], dtype=torch.int64)
-        d = digits_needed(a)
-        p = torch._int_mm(offset_digits(a, d), self.weights)
-        if base is None:
-            acc = torch.add(self.offsets[d], p[:n])
-        elif base.dim() == 1:
-            acc = torch.add(base + self.offsets[d], p[:n])
-        else:
-            acc = base.add_(p[:n])
-            if d > 1:
-                acc.add_(self.offsets[d])
-        for j in range(1, d):
-            acc.add_(p[j * n : (j + 1) * n], alpha=256**j)
-        return acc
+            return torch.zeros(0, self.shape[1], dtype=torch.float64)
+        rows, d = digit_rows(a)
+        return combine(torch._int_mm(rows, self.weights), d, base)
 
 
 class FixedLayer:
@@ -199,8 +161,8 @@ class FixedLayer:
         if bound >= 2**53:
             raise ValueError(f"fixed-point accumulator could exceed 2**53 ({bound:.3g})")
         self.bias = bias
-        self.bias_int = bias.to(torch.int64)
-        self.bias_half = self.bias_int + ((1 << self.shifts) >> 1)  # bias plus the rounding half
+        self.scale = torch.pow(2.0, -self.shifts.double())  # 2**-S_o
+        self.bias_half = bias + ((1 << self.shifts) >> 1).double()  # bias plus the rounding half
         if self.transposed:  # col2im sums ceil(k / s)**2 int32 products per output
             taps = -(-self.weight.shape[2] // self.stride[0]) * -(-self.weight.shape[3] // self.stride[1])
             if self.weight.shape[0] * 128 * WEIGHT_MAX * taps >= 2**31:
@@ -209,18 +171,18 @@ class FixedLayer:
 
     # -- shared steps -------------------------------------------------------------------
     def finish(self, acc: Tensor) -> Tensor:
-        """int64 accumulator (..., O) without bias -> activation (..., O): + bias, round, clamp."""
-        return acc.add_(self.bias_half).bitwise_right_shift_(self.shifts).clamp_(-ACT_LIMIT, ACT_LIMIT)
+        """Accumulator (..., O) with bias and rounding half added -> activation: floor(acc / 2**S_o), clamped.
+
+        float64 holding integers: scaling by 2**-S_o and floor are exact."""
+        return acc.mul_(self.scale).floor_().clamp_(-ACT_LIMIT, ACT_LIMIT)
 
     def quantize_input(self, a: Tensor) -> Tensor:
-        """Clamp the input to the activation range and round it to this layer's grid (2**input_shift coarser)."""
-        if a.dtype != torch.int64:
-            a = torch.floor(a.clamp(-ACT_LIMIT, ACT_LIMIT) * 2.0**-self.input_shift + 0.5)
-            return a
-        a = a.clamp(-ACT_LIMIT, ACT_LIMIT)
+        """Clamp the input to the activation range and round it to this layer's grid
+        (2**input_shift coarser): integer-valued float64."""
+        a = a.to(torch.float64).clamp(-ACT_LIMIT, ACT_LIMIT)
         if not self.input_shift:
             return a
-        return (a + (1 << (self.input_shift - 1))) >> self.input_shift
+        return a.add_(2.0 ** (self.input_shift - 1)).mul_(2.0**-self.input_shift).floor_()
 
     # -- reference: float64 convolution on integers ----------------------------------------
     def __call__(self, a: Tensor) -> Tensor:
@@ -231,8 +193,7 @@ class FixedLayer:
         else:
             acc = F.conv2d(a, self.weight, None, self.stride, self.padding)
         acc = acc * 2.0**self.input_shift + self.bias[None, :, None, None]
-        scale = torch.pow(2.0, -self.shifts.double())[None, :, None, None]
-        return torch.floor(acc * scale + 0.5).clamp_(-ACT_LIMIT, ACT_LIMIT)
+        return torch.floor(acc * self.scale[None, :, None, None] + 0.5).clamp_(-ACT_LIMIT, ACT_LIMIT)
 
     # -- int8 products -------------------------------------------------------------------
     def matrix(self, rows: slice | None = None) -> IntMatrix:
@@ -244,34 +205,30 @@ class FixedLayer:
         return self._ints[key]
 
     def linear(self, a: Tensor, extra: Tensor | None = None, rows: slice | None = None) -> Tensor:
-        """a (n, in_features) int64 -> (n, out) int64; ``extra`` (n, out) joins the accumulator
-        (and is consumed: updated in place).
+        """a (n, in_features) integers -> (n, out) integer-valued float64; ``extra`` (n, out)
+        float64 joins the accumulator (and is consumed: updated in place).
 
         ``rows`` selects the block of input features that ``a`` holds (the rest of the
         sum arrives in ``extra``, e.g. a precomputed hyperprior part).
         """
         mat, a = self.matrix(rows), self.quantize_input(a)
-        if self.input_shift:
-            acc = mat.mm(a).mul_(1 << self.input_shift).add_(self.bias_half)
-            acc = acc if extra is None else acc.add_(extra)
-        else:
-            acc = mat.mm(a, self.bias_half if extra is None else extra.add_(self.bias_half))
-        return acc.bitwise_right_shift_(self.shifts).clamp_(-ACT_LIMIT, ACT_LIMIT)
+        if a.shape[0] == 0:
+            return torch.zeros(0, mat.shape[1], dtype=torch.float64)
+        base = self.bias_half if extra is None else extra.add_(self.bias_half)
+        digits, d = digit_rows(a)
+        return self.finish(combine(torch._int_mm(digits, mat.weights), d, base, 1 << self.input_shift))
 
     def conv(self, a: Tensor) -> Tensor:
-        """a (H, W, C) int64 -> (H', W', C') int64: the same values as ``__call__``, in int8 products."""
+        """a (H, W, C) integers -> (H', W', C') integer-valued float64: the same values as
+        ``__call__``, with int8 products."""
         a = self.quantize_input(a)
-        d = balanced_count(a)
-        dig = balanced_digits(a, d)  # (d, H, W, C)
-        if self.transposed:
-            acc = self._conv_transposed(dig)
-        else:
-            acc = self._conv(dig)
-        if self.input_shift:
-            acc = acc.mul_(1 << self.input_shift)
-        return self.finish(acc)
+        digits, d = digit_rows(a)
+        digits = digits.view((d,) + tuple(a.shape))
+        p = self._conv_transposed(digits) if self.transposed else self._conv(digits)
+        return self.finish(combine(p, d, self.bias_half, 1 << self.input_shift))
 
     def _conv(self, dig: Tensor) -> Tensor:
+        """Digit planes (d, H, W, C) int8 -> digit products (d * H', W', C') int32 (im2col)."""
         (kh, kw), (sh, sw), (ph, pw) = self.weight.shape[2:], self.stride, self.padding
         d, h, w, c = dig.shape
         key = "conv"
@@ -282,9 +239,10 @@ class FixedLayer:
         cols = padded.unfold(1, kh, sh).unfold(2, kw, sw)  # (d, H', W', C, ky, kx)
         ho, wo = cols.shape[1], cols.shape[2]
         cols = cols.permute(0, 1, 2, 4, 5, 3).reshape(d * ho * wo, kh * kw * c)
-        return combine(torch._int_mm(cols, mat.weights), d).view(ho, wo, -1)
+        return torch._int_mm(cols, mat.weights).view(d * ho, wo, -1)
 
     def _conv_transposed(self, dig: Tensor) -> Tensor:
+        """Digit planes (d, H, W, C) int8 -> digit products (d * H', W', C') int32 (col2im)."""
         (kh, kw), (sh, sw), (ph, pw) = self.weight.shape[2:], self.stride, self.padding
         oph, opw = self.output_padding
         d, h, w, c = dig.shape
@@ -294,8 +252,7 @@ class FixedLayer:
         mat = self._ints[key]
         o = self.weight.shape[1]
         p = torch._int_mm(dig.reshape(d * h * w, c), mat.weights).view(d, h, w, kh, kw, o)
-        # col2im in int32 (bounded in __init__)
-        full = torch.zeros(d, (h - 1) * sh + kh, (w - 1) * sw + kw, o, dtype=torch.int32)
+        full = torch.zeros(d, (h - 1) * sh + kh, (w - 1) * sw + kw, o, dtype=torch.int32)  # int32: bounded in __init__
         for ky in range(kh):
             for kx in range(kw):
                 full[:, ky : ky + (h - 1) * sh + 1 : sh, kx : kx + (w - 1) * sw + 1 : sw] += p[:, :, :, ky, kx]
@@ -303,12 +260,12 @@ class FixedLayer:
         out = full[:, ph : ph + ho, pw : pw + wo]
         if out.shape[1] < ho or out.shape[2] < wo:  # output padding beyond the last tap: zeros
             out = F.pad(out, (0, 0, 0, wo - out.shape[2], 0, ho - out.shape[1]))
-        return combine(out.reshape(d * ho, wo, o), d)
+        return out.reshape(d * ho, wo, o)
 
 
 def _act(module: nn.Module):
     if isinstance(module, nn.ReLU):
-        return lambda a: a.clamp_(min=0) if a.dtype == torch.int64 else torch.clamp(a, min=0)
+        return lambda a: torch.clamp(a, min=0)
     if isinstance(module, nn.LeakyReLU):
         if abs(module.negative_slope - 0.01) > 1e-12:
             raise ValueError("only LeakyReLU(0.01) has a fixed-point form")
@@ -319,12 +276,10 @@ def _act(module: nn.Module):
 
 
 def _leaky(a: Tensor) -> Tensor:
-    """floor(a * LEAKY_INT / 2**16) for a < 0, a otherwise: exact in int64, and in float64
-    (a dyadic factor of 10 bits)."""
-    if a.dtype == torch.int64:
-        # for a < 0, floor(a * LEAKY_INT / 2**16) > a; for a >= 0 it is <= a
-        return torch.maximum(a, (a * LEAKY_INT).bitwise_right_shift_(LEAKY_BITS), out=a)
-    return torch.where(a >= 0, a, torch.floor(a * (LEAKY_INT * 2.0**-LEAKY_BITS)))
+    """floor(a * LEAKY_INT / 2**16) for a < 0, a otherwise, on integer-valued float64 (exact:
+    a dyadic factor of 10 bits)."""
+    # for a < 0, floor(a * LEAKY_INT / 2**16) > a; for a >= 0 it is <= a
+    return torch.maximum(a, torch.mul(a, LEAKY_INT * 2.0**-LEAKY_BITS).floor_())
 
 
 class FixedNet:
@@ -358,7 +313,7 @@ class FixedNet:
         return a
 
     def conv(self, a: Tensor) -> Tensor:
-        """a (H, W, C) int64 -> (H', W', C') int64, int8 products (equal to ``__call__``)."""
+        """a (H, W, C) integers -> (H', W', C') float64, int8 products (equal to ``__call__``)."""
         for op in self.ops:
             a = op.conv(a) if isinstance(op, FixedLayer) else op(a)
         return a

@@ -83,7 +83,7 @@ class ModelCodec:
             return None
         return torch.tensor([float(quality) - 1.0])
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def encode(self, x: Tensor, quality: float | None = None, estimate: list | None = None, stages: Stages = Stages()) -> tuple[list[bytes], Tensor]:
         """x (1, 3, H, W) in [0, 1], H, W multiples of 16 -> ([streams], y_hat (M, H/16, W/16) fixed point).
 
@@ -142,7 +142,7 @@ class ModelCodec:
     def stream_count(self) -> int:
         return 2 if self.has_hyper else 1
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def decode_latents(self, streams: list[bytes], h: int, w: int, stages: Stages = Stages()) -> Tensor:
         """Streams -> y_hat (M, h, w) fixed point."""
         if len(streams) != self.stream_count:
@@ -162,7 +162,7 @@ class ModelCodec:
         with stages("y coding"):
             return code_gaussian(self.state, self._g_coder, psi.permute(2, 0, 1), dec)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def synthesize(self, y_hat: Tensor, quality: float | None = None, stages: Stages = Stages()) -> Tensor:
         """y_hat (M, h, w) fixed point -> x_hat (1, 3, 16h, 16w) float32, unclipped."""
         with stages("g_s"):

@@ -64,10 +64,8 @@ class EscapeCoder:
         enc._enc.encode((amount < 0).astype(np.int32), self._bit)
         enc._enc.encode(nbits.astype(np.int32), self._len)
         rest = mag - (1 << (nbits - 1))
-        for n in range(2, self.MAX_ESCAPE_BITS + 1):
-            sel = nbits == n
-            if sel.any():
-                self._encode_bits(enc, rest[sel], n - 1)
+        for n in np.unique(nbits[nbits >= 2]).tolist():  # ascending bit lengths present
+            self._encode_bits(enc, rest[nbits == n], n - 1)
 
     def decode_escapes(self, dec: Decoder, k: int) -> np.ndarray:
         """Inverse of :meth:`encode_escapes`: k signed distances."""
@@ -76,10 +74,9 @@ class EscapeCoder:
         if (nbits < 1).any() or (nbits > self.MAX_ESCAPE_BITS).any():
             raise ValueError("corrupt stream: bad escape length")
         mag = np.left_shift(np.ones(k, dtype=np.int64), nbits - 1)
-        for n in range(2, self.MAX_ESCAPE_BITS + 1):
+        for n in np.unique(nbits[nbits >= 2]).tolist():  # ascending bit lengths present
             sel = nbits == n
-            if sel.any():
-                mag[sel] += self._decode_bits(dec, int(sel.sum()), n - 1)
+            mag[sel] += self._decode_bits(dec, int(sel.sum()), n - 1)
         return np.where(neg, -mag, mag)
 
     def _encode_bits(self, enc: Encoder, v: np.ndarray, n: int) -> None:

@@ -94,6 +94,7 @@ class CodingState:
         if "coding.y.thresholds" in arrays:
             self.gaussian = CodingTables.from_state({k[len("coding.y."):]: v for k, v in arrays.items() if k.startswith("coding.y.")}, "t")
             self.thresholds = torch.from_numpy(arrays["coding.y.thresholds"].astype(np.int64))
+            self._thresholds_f = self.thresholds.to(torch.float64)  # exact: integers below 2**53
         self.mixture = None
         self.mixture_components = 0
         if "coding.mix.phi" in arrays:
@@ -125,5 +126,6 @@ class CodingState:
         return CodingTables.from_state(sub, "t"), sub["medians"].astype(np.int64)
 
     def scale_index(self, sigma_int: Tensor) -> Tensor:
-        """Fixed-point sigma (already lower-bounded) -> scale-table index, int64."""
-        return torch.searchsorted(self.thresholds, sigma_int.to(torch.int64).contiguous(), right=True)
+        """Fixed-point sigma (already lower-bounded; int64 or integer-valued float64) -> scale-table index, int64."""
+        thresholds = self.thresholds if sigma_int.dtype == torch.int64 else self._thresholds_f
+        return torch.searchsorted(thresholds, sigma_int.contiguous(), right=True)

@@ -3,19 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from licodec.codec.fixed import (
-    ACT_LIMIT,
-    SHIFT_MAX,
-    WEIGHT_MAX,
-    FixedLayer,
-    FixedNet,
-    IntMatrix,
-    balanced_digits,
-    channel_shifts,
-    digits_needed,
-    offset_constant,
-    offset_digits,
-)
+from licodec.codec.fixed import ACT_LIMIT, SHIFT_MAX, WEIGHT_MAX, FixedLayer, FixedNet, IntMatrix, channel_shifts, digit_rows
 from licodec.layers import conv, deconv
 
 
@@ -30,32 +18,31 @@ def test_int_matrix_is_exact_at_the_limits():
     a = torch.full((3, 5000), ACT_LIMIT, dtype=torch.int64)
     a[1] = -ACT_LIMIT
     a[2, ::3] = -ACT_LIMIT
-    assert (IntMatrix(w).mm(a).numpy().astype(object) == exact(a, w)).all()
+    assert (IntMatrix(w).mm(a).to(torch.int64).numpy().astype(object) == exact(a, w)).all()
 
 
-@pytest.mark.parametrize("limit,digits", [(127, 1), (128, 2), (2**15 - 1, 2), (2**15, 3), (ACT_LIMIT, 3)])
+@pytest.mark.parametrize("limit,digits", [(127, 1), (128, 2), (127 * 257, 2), (127 * 257 + 1, 3), (ACT_LIMIT, 3)])
 def test_int_matrix_picks_digits_from_the_values(limit, digits):
     g = torch.Generator().manual_seed(limit)
     w = torch.randint(-WEIGHT_MAX, WEIGHT_MAX + 1, (300, 17), generator=g)
     for n in (1, 2, 9):
         a = torch.randint(-limit, limit + 1, (n, 300), generator=g)
-        a[0, 0] = limit
-        assert digits_needed(a) == digits or limit == 2**15 - 1
-        assert (IntMatrix(w).mm(a).numpy().astype(object) == exact(a, w)).all()
+        a[0, 0] = -limit
+        assert digit_rows(a)[1] == digits
+        assert (IntMatrix(w).mm(a).to(torch.int64).numpy().astype(object) == exact(a, w)).all()
+        assert (IntMatrix(w).mm(a.double()).to(torch.int64).numpy().astype(object) == exact(a, w)).all()
     with pytest.raises(ValueError):
         IntMatrix(w * 2)  # not int8
-
-
-def test_digit_splits_reconstruct_the_values():
-    a = torch.tensor([[-(2**23), -(2**15) - 1, -129, -1, 0, 1, 127, 2**15, 2**23 - 1]])
-    for d in (3,):
-        s = offset_digits(a, d).to(torch.int64)
-        assert torch.equal(sum(s[j : j + 1] * 256**j for j in range(d)) + offset_constant(d), a)
-    b = torch.tensor([-ACT_LIMIT, -32639, -1, 0, 5, 32639, ACT_LIMIT])
-    s = balanced_digits(b, 3).to(torch.int64)
-    assert torch.equal(s[0] + 256 * s[1] + 65536 * s[2], b)
     with pytest.raises(ValueError):
-        balanced_digits(torch.tensor([32640]), 2)
+        digit_rows(torch.tensor([[2**23]]))
+
+
+def test_digit_rows_reconstruct_the_values():
+    a = torch.tensor([[-ACT_LIMIT, -32640, -32639, -129, -128, -1, 0, 1, 127, 128, 32639, 32640, ACT_LIMIT]] * 2)
+    rows, d = digit_rows(a)
+    assert d == 3 and rows.shape == (6, 13)
+    parts = rows.to(torch.int64).view(3, 2, 13)
+    assert torch.equal(parts[0] + 256 * parts[1] + 65536 * parts[2], a)
 
 
 def test_channel_shifts_use_all_eight_bits():
@@ -88,7 +75,7 @@ def test_linear_equals_float64_convolution():
     a = torch.randint(-(2**20), 2**20, (1, 40, 3, 5))
     by_conv = net(a.to(torch.float64))
     by_rows = net.linear(a.permute(0, 2, 3, 1).reshape(-1, 40))
-    assert torch.equal(by_rows, by_conv.permute(0, 2, 3, 1).reshape(-1, 10).to(torch.int64))
+    assert torch.equal(by_rows, by_conv.permute(0, 2, 3, 1).reshape(-1, 10))
     assert by_conv.abs().max() > 2**15  # exercised more than two digits
 
 
@@ -107,7 +94,7 @@ def test_conv_equals_float64_convolution(layer, scale):
     net = FixedNet(seq)
     g = torch.Generator().manual_seed(scale)
     a = torch.randint(-scale, scale + 1, (1, 7, 6, 5), generator=g)
-    ref = net(a.to(torch.float64))[0].permute(1, 2, 0).to(torch.int64)
+    ref = net(a.to(torch.float64))[0].permute(1, 2, 0)
     got = net.conv(a[0].permute(1, 2, 0))
     assert got.shape == ref.shape and torch.equal(got, ref)
 
@@ -116,6 +103,6 @@ def test_input_shift_and_clamp_agree():
     layer = _randomize(nn.Sequential(conv(5, 4, 1, 1)))[0]
     fixed = FixedLayer(layer, channel_shifts(layer.weight), input_shift=8)
     a = torch.randint(-2 * ACT_LIMIT, 2 * ACT_LIMIT, (1, 5, 4, 4))
-    ref = fixed(a.to(torch.float64))[0].permute(1, 2, 0).reshape(-1, 4).to(torch.int64)
+    ref = fixed(a.to(torch.float64))[0].permute(1, 2, 0).reshape(-1, 4)
     assert torch.equal(fixed.linear(a[0].permute(1, 2, 0).reshape(-1, 5)), ref)
     assert torch.equal(fixed.conv(a[0].permute(1, 2, 0)).reshape(-1, 4), ref)
