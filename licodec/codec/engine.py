@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from ..layers.masked_conv import causal_mask
-from .fixed import ACT_BITS, ACT_LIMIT, FixedLayer, IntMatrix, combine, digit_rows
+from .fixed import ACT_BITS, ACT_LIMIT, FixedLayer, IntMatrix, combine, digit_rows, int_mm
 from .rangecoder import Decoder, Encoder, TableCoder
 from .tables import CodingState
 
@@ -235,7 +235,7 @@ class _Context:
         n = taps.shape[0]
         rows = planes.index_select(1, taps.reshape(-1)).view(2 * n, -1)  # (2n, T*M): low, high digits
         d = 2 if bool(rows[n:].any()) else 1
-        p = torch._int_mm(rows[: d * n], self.matrix.weights)
+        p = int_mm(rows[: d * n], self.matrix.weights)
         return self.layer.finish(combine(p, d, self.layer.bias_half, 1 << self.layer.input_shift))
 
 
@@ -273,7 +273,7 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
         flat, here = torch.from_numpy(flat), torch.from_numpy(rows * w + cols)
         with stages("context steps"):
             feats = context(planes, taps)
-            params = ep.linear(feats, extra.index_select(0, here) if extra is not None else None, first_rows)
+            params = ep.linear(feats, extra.index_select(0, here) if extra is not None else None, first_rows, in_range=True)
             plan, mu = entropy_plan(state, coder, params, 1)
         with stages("y coding"):
             sym = io.symbols(plan, mu, where)

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from ..layers import MaskedConv2d
 
-__all__ = ["ACT_BITS", "ACT_LIMIT", "CONTEXT_INPUT_SHIFT", "FixedLayer", "FixedNet", "IntMatrix", "channel_shifts", "digit_rows", "combine"]
+__all__ = ["ACT_BITS", "ACT_LIMIT", "CONTEXT_INPUT_SHIFT", "FixedLayer", "FixedNet", "IntMatrix", "channel_shifts", "digit_rows", "combine", "int_mm"]
 
 ACT_BITS = 12
 ACT_LIMIT = 2**23 - 2**16  # |activation| < 2032 in real units; fits three int8 digits
@@ -69,6 +69,18 @@ def channel_shifts(weight: Tensor, out_dim: int = 0) -> Tensor:
     return s
 
 
+def int_mm(a: Tensor, w: Tensor) -> Tensor:
+    """int8 (n, K) @ int8 (K, O) -> int32 (n, O), exact (``torch._int_mm``).
+
+    ``_int_mm`` trusts the strides of a "contiguous" operand, and PyTorch calls a tensor
+    contiguous whatever the strides of its size-1 dimensions: such views (from reshape or
+    a dtype conversion) are copied to plain row-major layout first.
+    """
+    if a.stride() != (a.shape[1], 1):
+        a = torch.empty(a.shape, dtype=a.dtype).copy_(a)
+    return torch._int_mm(a, w)
+
+
 def combine(p: Tensor, d: int, base: Tensor | None = None, scale: int = 1) -> Tensor:
     """Digit products (d * n, ...) int32, row block j for digit j ->
     base + scale * sum_j 256**j * block_j as float64 (exact below 2**53; an (n, ...) base is updated in place)."""
@@ -92,7 +104,10 @@ def digit_rows(a: Tensor) -> tuple[Tensor, int]:
     as few digits d as the values of a need (so the count never changes a product).
     """
     n = a.shape[0]
-    m = float(a.abs().max()) if a.numel() else 0.0
+    m = 0.0
+    if a.numel():
+        lo, hi = torch.aminmax(a)
+        m = max(-float(lo), float(hi))
     d = next((d for d in (1, 2, 3) if m <= _BALANCED[d]), 0)
     if not d:
         raise ValueError("fixed-point value out of range")
@@ -132,7 +147,7 @@ class IntMatrix:
         if n == 0:
             return torch.zeros(0, self.shape[1], dtype=torch.float64)
         rows, d = digit_rows(a)
-        return combine(torch._int_mm(rows, self.weights), d, base)
+        return combine(int_mm(rows, self.weights), d, base)
 
 
 class FixedLayer:
@@ -163,10 +178,9 @@ class FixedLayer:
         self.bias = bias
         self.scale = torch.pow(2.0, -self.shifts.double())  # 2**-S_o
         self.bias_half = bias + ((1 << self.shifts) >> 1).double()  # bias plus the rounding half
-        if self.transposed:  # col2im sums ceil(k / s)**2 int32 products per output
-            taps = -(-self.weight.shape[2] // self.stride[0]) * -(-self.weight.shape[3] // self.stride[1])
-            if self.weight.shape[0] * 128 * WEIGHT_MAX * taps >= 2**31:
-                raise ValueError("too many inputs for int32 accumulation")
+        fan = self.weight.shape[0] if self.transposed else self.weight[0].numel()
+        if fan * 9 * 128 * WEIGHT_MAX >= 2**31:  # im2col rows: at most fan_in * (window / kernel) <= 9 fan_in terms
+            raise ValueError("too many inputs for int32 accumulation")
         self._ints: dict = {}
 
     # -- shared steps -------------------------------------------------------------------
@@ -204,19 +218,23 @@ class FixedLayer:
             self._ints[key] = IntMatrix(w if rows is None else w[rows])
         return self._ints[key]
 
-    def linear(self, a: Tensor, extra: Tensor | None = None, rows: slice | None = None) -> Tensor:
+    def linear(self, a: Tensor, extra: Tensor | None = None, rows: slice | None = None, in_range: bool = False) -> Tensor:
         """a (n, in_features) integers -> (n, out) integer-valued float64; ``extra`` (n, out)
         float64 joins the accumulator (and is consumed: updated in place).
 
         ``rows`` selects the block of input features that ``a`` holds (the rest of the
-        sum arrives in ``extra``, e.g. a precomputed hyperprior part).
+        sum arrives in ``extra``, e.g. a precomputed hyperprior part). ``in_range``: a is
+        float64 already within +-ACT_LIMIT (a fixed-point layer's output), so the input
+        clamp is skipped.
         """
-        mat, a = self.matrix(rows), self.quantize_input(a)
+        mat = self.matrix(rows)
+        if not (in_range and not self.input_shift and a.dtype == torch.float64):
+            a = self.quantize_input(a)
         if a.shape[0] == 0:
             return torch.zeros(0, mat.shape[1], dtype=torch.float64)
         base = self.bias_half if extra is None else extra.add_(self.bias_half)
         digits, d = digit_rows(a)
-        return self.finish(combine(torch._int_mm(digits, mat.weights), d, base, 1 << self.input_shift))
+        return self.finish(combine(int_mm(digits, mat.weights), d, base, 1 << self.input_shift))
 
     def conv(self, a: Tensor) -> Tensor:
         """a (H, W, C) integers -> (H', W', C') integer-valued float64: the same values as
@@ -239,28 +257,52 @@ class FixedLayer:
         cols = padded.unfold(1, kh, sh).unfold(2, kw, sw)  # (d, H', W', C, ky, kx)
         ho, wo = cols.shape[1], cols.shape[2]
         cols = cols.permute(0, 1, 2, 4, 5, 3).reshape(d * ho * wo, kh * kw * c)
-        return torch._int_mm(cols, mat.weights).view(d * ho, wo, -1)
+        return int_mm(cols, mat.weights).view(d * ho, wo, -1)
 
     def _conv_transposed(self, dig: Tensor) -> Tensor:
-        """Digit planes (d, H, W, C) int8 -> digit products (d * H', W', C') int32 (col2im)."""
+        """Digit planes (d, H, W, C) int8 -> digit products (d * H', W', C') int32.
+
+        Sub-pixel form: output (s Y + r) only sees taps ky = r + p - s u, i.e. inputs Y + u
+        for a few offsets u. One im2col over a window of those offsets and one product
+        with a weight matrix holding, for each of the s x s output phases, its taps
+        (zeros elsewhere) give every phase at once; a pixel shuffle interleaves them.
+        """
         (kh, kw), (sh, sw), (ph, pw) = self.weight.shape[2:], self.stride, self.padding
-        oph, opw = self.output_padding
         d, h, w, c = dig.shape
+        ho, wo = (h - 1) * sh - 2 * ph + kh + self.output_padding[0], (w - 1) * sw - 2 * pw + kw + self.output_padding[1]
         key = "convT"
         if key not in self._ints:
-            self._ints[key] = IntMatrix(self.weight.permute(0, 2, 3, 1).reshape(c, -1))  # columns (ky, kx, C')
-        mat = self._ints[key]
+            self._ints[key] = _subpixel(self.weight, (sh, sw), (ph, pw))
+        mat, (u0h, u1h), (u0w, u1w) = self._ints[key]
         o = self.weight.shape[1]
-        p = torch._int_mm(dig.reshape(d * h * w, c), mat.weights).view(d, h, w, kh, kw, o)
-        full = torch.zeros(d, (h - 1) * sh + kh, (w - 1) * sw + kw, o, dtype=torch.int32)  # int32: bounded in __init__
-        for ky in range(kh):
-            for kx in range(kw):
-                full[:, ky : ky + (h - 1) * sh + 1 : sh, kx : kx + (w - 1) * sw + 1 : sw] += p[:, :, :, ky, kx]
-        ho, wo = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw
-        out = full[:, ph : ph + ho, pw : pw + wo]
-        if out.shape[1] < ho or out.shape[2] < wo:  # output padding beyond the last tap: zeros
-            out = F.pad(out, (0, 0, 0, wo - out.shape[2], 0, ho - out.shape[1]))
-        return out.reshape(d * ho, wo, o)
+        yh, yw = -(-ho // sh), -(-wo // sw)  # sub-pixel rows / columns per phase
+        pad = (0, 0, max(0, -u0w), max(0, yw - 1 + u1w - (w - 1)), max(0, -u0h), max(0, yh - 1 + u1h - (h - 1)))
+        padded = F.pad(dig, pad)
+        top, left = max(0, -u0h) + u0h, max(0, -u0w) + u0w  # first window row / column in the padded planes
+        padded = padded[:, top : top + yh + u1h - u0h, left : left + yw + u1w - u0w]
+        cols = padded.unfold(1, u1h - u0h + 1, 1).unfold(2, u1w - u0w + 1, 1)  # (d, yh, yw, C, uy, ux)
+        cols = cols.permute(0, 1, 2, 4, 5, 3).reshape(d * yh * yw, -1)
+        p = int_mm(cols, mat.weights).view(d, yh, yw, sh, sw, o)
+        p = p.permute(0, 1, 3, 2, 4, 5).reshape(d, yh * sh, yw * sw, o)[:, :ho, :wo]
+        return p.reshape(d * ho, wo, o)
+
+
+def _subpixel(weight: Tensor, stride: tuple[int, int], padding: tuple[int, int]) -> tuple[IntMatrix, tuple[int, int], tuple[int, int]]:
+    """A transposed conv's weight (C, C', kh, kw) as one matrix over an input window:
+    rows (uy, ux, C), columns (ry, rx, C'); and the window's offset ranges (u0, u1) per axis."""
+    c, o, kh, kw = weight.shape
+
+    def offsets(k: int, s: int, p: int) -> dict:
+        return {(r, kk): (r + p - kk) // s for r in range(s) for kk in range(k) if (r + p - kk) % s == 0}
+
+    oh, ow = offsets(kh, stride[0], padding[0]), offsets(kw, stride[1], padding[1])
+    u0h, u1h = min(oh.values()), max(oh.values())
+    u0w, u1w = min(ow.values()), max(ow.values())
+    m = torch.zeros(u1h - u0h + 1, u1w - u0w + 1, c, stride[0], stride[1], o, dtype=torch.int64)
+    for (ry, ky), uy in oh.items():
+        for (rx, kx), ux in ow.items():
+            m[uy - u0h, ux - u0w, :, ry, rx, :] = weight[:, :, ky, kx].to(torch.int64)
+    return IntMatrix(m.reshape(-1, stride[0] * stride[1] * o)), (u0h, u1h), (u0w, u1w)
 
 
 def _act(module: nn.Module):
@@ -318,13 +360,13 @@ class FixedNet:
             a = op.conv(a) if isinstance(op, FixedLayer) else op(a)
         return a
 
-    def linear(self, a: Tensor, first_extra: Tensor | None = None, first_rows: slice | None = None) -> Tensor:
+    def linear(self, a: Tensor, first_extra: Tensor | None = None, first_rows: slice | None = None, in_range: bool = False) -> Tensor:
         """Apply as a stack of 1x1 layers to rows a (n, C); ``first_extra`` joins the first
         accumulator and ``first_rows`` picks the first layer's input block (see FixedLayer.linear)."""
         first = True
         for op in self.ops:
             if isinstance(op, FixedLayer):
-                a = op.linear(a, first_extra, first_rows) if first else op.linear(a)
+                a = op.linear(a, first_extra, first_rows, in_range) if first else op.linear(a, in_range=True)
                 first = False
             else:
                 a = op(a)

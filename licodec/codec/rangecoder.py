@@ -107,14 +107,15 @@ class TableCoder(EscapeCoder):
         self._models = [c.stream.model.Categorical(tables.free_weights(d), perfect=False) for d in range(len(tables))]
 
     def _groups(self, index: np.ndarray):
-        order = np.argsort(index, kind="stable")
+        """(d, positions using d in their original order) for each distinct d, ascending."""
+        key = index.astype(np.uint16) if len(self._models) <= 1 << 16 else index  # 16-bit keys: radix sort
+        order = np.argsort(key, kind="stable")
         sorted_idx = index[order]
-        bounds = np.flatnonzero(np.diff(sorted_idx)) + 1
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [len(order)]])
+        bounds = np.flatnonzero(sorted_idx[1:] != sorted_idx[:-1]) + 1
+        starts = [0] + bounds.tolist()
+        ends = bounds.tolist() + [len(order)]
         for s, e in zip(starts, ends):
-            if e > s:
-                yield int(sorted_idx[s]), order[s:e]
+            yield int(sorted_idx[s]), order[s:e]
 
     def encode(self, enc: Encoder, index: np.ndarray, values: np.ndarray) -> None:
         index = np.asarray(index, dtype=np.int64).ravel()
@@ -133,17 +134,22 @@ class TableCoder(EscapeCoder):
 
     def decode(self, dec: Decoder, index: np.ndarray) -> np.ndarray:
         index = np.asarray(index, dtype=np.int64).ravel()
-        sym = np.empty(index.size, dtype=np.int64)
+        values = np.empty(index.size, dtype=np.int64)
         if index.size == 0:
-            return sym
-        for d, members in self._groups(index):
-            sym[members] = dec._dec.decode(self._models[d], len(members))
+            return values
         t = self.tables
-        off, length = t.offsets[index].astype(np.int64), t.lengths[index].astype(np.int64)
-        values = sym + off
-        esc = sym == length
-        if esc.any():
+        esc = None
+        for d, members in self._groups(index):
+            sym = np.asarray(dec._dec.decode(self._models[d], len(members)), dtype=np.int64)
+            values[members] = sym + int(t.offsets[d])
+            e = sym == int(t.lengths[d])
+            if e.any():
+                if esc is None:
+                    esc = np.zeros(index.size, dtype=bool)
+                esc[members[e]] = True
+        if esc is not None:
             amount = self.decode_escapes(dec, int(esc.sum()))
-            e_off, e_len = off[esc], length[esc]
+            e_idx = index[esc]
+            e_off, e_len = t.offsets[e_idx].astype(np.int64), t.lengths[e_idx].astype(np.int64)
             values[esc] = np.where(amount < 0, e_off + amount, e_off + e_len - 1 + amount)
         return values

@@ -85,6 +85,9 @@ def test_linear_equals_float64_convolution():
         lambda: conv(7, 9, 3, 1),
         lambda: conv(7, 9, 5, 2),
         lambda: deconv(7, 9, 5, 2),
+        lambda: nn.ConvTranspose2d(7, 9, 4, 2, 1),
+        lambda: nn.ConvTranspose2d(7, 9, 3, 1, 1),
+        lambda: nn.ConvTranspose2d(7, 9, 5, 3, 1, output_padding=2),
         lambda: nn.Conv2d(7, 9, 3, 1, 1),
     ],
 )
@@ -106,3 +109,17 @@ def test_input_shift_and_clamp_agree():
     ref = fixed(a.to(torch.float64))[0].permute(1, 2, 0).reshape(-1, 4)
     assert torch.equal(fixed.linear(a[0].permute(1, 2, 0).reshape(-1, 5)), ref)
     assert torch.equal(fixed.conv(a[0].permute(1, 2, 0)).reshape(-1, 4), ref)
+
+
+@pytest.mark.parametrize("value", [0, 3, 5000, 2**20])
+def test_conv_on_tiny_and_strided_inputs(value):
+    """1-pixel-wide maps and permuted (non-contiguous) inputs: views whose size-1 dimensions
+    carry odd strides must not reach the int8 product as they are."""
+    seq = _randomize(nn.Sequential(deconv(6, 5, 5, 2), nn.LeakyReLU(), conv(5, 4, 3, 1)))
+    net = FixedNet(seq)
+    for h, w in [(2, 1), (1, 1), (1, 3)]:
+        z = torch.full((6, h, w), value, dtype=torch.int64)
+        z[0, 0, 0] = -value
+        ref = net(z[None].double())[0].permute(1, 2, 0)
+        assert torch.equal(net.conv(z.permute(1, 2, 0)), ref)
+        assert torch.equal(net.conv(z.permute(1, 2, 0).contiguous()), ref)
