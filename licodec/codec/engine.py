@@ -217,25 +217,31 @@ class _Context:
         if (ACT_LIMIT >> layer.input_shift) > 127 * 257:
             raise ValueError("context input does not fit two digits")
 
-    def planes(self, h: int, w: int, m: int) -> Tensor:
-        """Digit planes (2, (h + c) * (w + 2c), M) int8 of an all-zero padded latent."""
-        return torch.zeros(2, (h + self.c) * (w + 2 * self.c), m, dtype=torch.int8)
+    def planes(self, h: int, w: int, m: int) -> tuple[Tensor, Tensor]:
+        """Digit planes (2, (h + c) * (w + 2c), M) int8 of an all-zero padded latent, and
+        per position whether its high digits are nonzero (bool)."""
+        size = (h + self.c) * (w + 2 * self.c)
+        return torch.zeros(2, size, m, dtype=torch.int8), torch.zeros(size, dtype=torch.bool)
 
-    def store(self, planes: Tensor, flat: Tensor, y_hat: Tensor) -> None:
-        """Write the context input of decoded rows y_hat (n, M) at padded positions ``flat``."""
+    def store(self, planes: tuple[Tensor, Tensor], flat: Tensor, y_hat: Tensor) -> None:
+        """Write the context input of decoded rows y_hat (n, M) at padded positions ``flat``
+        (each position once: the planes start at zero)."""
         digits, d = digit_rows(self.layer.quantize_input(y_hat))
         if d == 1:
-            planes[0].index_copy_(0, flat, digits)
-            planes[1].index_fill_(0, flat, 0)
+            planes[0][0].index_copy_(0, flat, digits)
         else:
-            planes.index_copy_(1, flat, digits.view(2, len(flat), -1))
+            digits = digits.view(2, len(flat), -1)
+            planes[0].index_copy_(1, flat, digits)
+            planes[1][flat] = digits[1].any(dim=1)
 
-    def __call__(self, planes: Tensor, taps: Tensor) -> Tensor:
-        """Context features (n, 2M) int64 of the positions whose tap indices are ``taps`` (n, T)."""
-        n = taps.shape[0]
-        rows = planes.index_select(1, taps.reshape(-1)).view(2 * n, -1)  # (2n, T*M): low, high digits
-        d = 2 if bool(rows[n:].any()) else 1
-        p = int_mm(rows[: d * n], self.matrix.weights)
+    def __call__(self, planes: tuple[Tensor, Tensor], taps: Tensor) -> Tensor:
+        """Context features (n, 2M) float64 of the positions whose tap indices are ``taps`` (n, T)."""
+        n, taps = taps.shape[0], taps.reshape(-1)
+        if bool(planes[1][taps].any()):
+            d, rows = 2, planes[0].index_select(1, taps).view(2 * n, -1)  # (2n, T*M): low, high digits
+        else:
+            d, rows = 1, planes[0][0].index_select(0, taps).view(n, -1)
+        p = int_mm(rows, self.matrix.weights)
         return self.layer.finish(combine(p, d, self.layer.bias_half, 1 << self.layer.input_shift))
 
 
