@@ -116,7 +116,7 @@ def digit_rows(a: Tensor) -> tuple[Tensor, int]:
     out = torch.empty((d * n,) + tuple(a.shape[1:]), dtype=torch.int8)
     rest = a.to(torch.float64)
     for j in range(d - 1):
-        hi = torch.add(rest, 128).mul_(1 / 256).floor_()  # exact: dyadic scaling of integers
+        hi = torch.add(rest, 128).div_(256, rounding_mode="floor")  # exact: dyadic scaling of integers
         out[j * n : (j + 1) * n].copy_(torch.add(rest, hi, alpha=-256))  # in [-128, 127]
         rest = hi
     out[(d - 1) * n :].copy_(rest)
