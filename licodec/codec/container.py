@@ -4,7 +4,7 @@
 
     offset  size  field
     0       4     magic 0x89 'L' 'I' 'C'
-    4       1     format version (1)
+    4       1     format version (2)
     5       1     flags: bits 0-1 colour (0 RGB, 1 greyscale), bit 2 quality present
     6       1     n: length of the model name (1..64)
     7       n     model name (ASCII)
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 __all__ = ["MAGIC", "VERSION", "Header", "pack", "unpack", "FormatError", "MAX_PIXELS"]
 
 MAGIC = b"\x89LIC"
-VERSION = 1
+VERSION = 2  # 2: entropy parameters from int8 weights (coding tables version 2); 1 is refused
 MAX_NAME = 64
 MAX_PIXELS = 1 << 26  # 67 Mpixel: decoding needs about 200 bytes of memory per pixel
 COLOURS = {0: "RGB", 1: "L"}

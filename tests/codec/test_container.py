@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import licodec
 from licodec.codec.api import CodecError
-from licodec.codec.container import MAGIC, FormatError, Header, pack, unpack
+from licodec.codec.container import MAGIC, VERSION, FormatError, Header, pack, unpack
 from tests.codec.helpers import make_model, photo
 
 
@@ -69,7 +69,7 @@ def test_unknown_model_and_wrong_weights(small_file, model):
 
 def test_absurd_dimensions_refused_before_decoding(model):
     name = b"mbt2018"
-    body = MAGIC + bytes([1, 4, len(name)]) + name + b"\0" * 8 + struct.pack(">HHH", 2000, 65535, 65535) + b"\0" * 8
+    body = MAGIC + bytes([VERSION, 4, len(name)]) + name + b"\0" * 8 + struct.pack(">HHH", 2000, 65535, 65535) + b"\0" * 8
     with pytest.raises(FormatError, match="exceeds the limit"):
         licodec.decompress(_with_crc(body), model=model)
 
@@ -85,7 +85,7 @@ def test_directory_and_missing_file(tmp_path, model):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.binary(max_size=300) | st.builds(lambda tail: MAGIC + b"\x01" + tail, st.binary(max_size=300)))
+@given(st.binary(max_size=300) | st.builds(lambda tail: MAGIC + bytes([VERSION]) + tail, st.binary(max_size=300)))
 def test_decoder_survives_arbitrary_bytes(model, data):
     try:
         licodec.decompress(data, model=model)
