@@ -27,10 +27,14 @@ def serial_reference(codec, y_real: torch.Tensor, psi):
     return y_hat[0]
 
 
-@pytest.mark.parametrize("name", ["mbt2018", "mbt2018-context"])
+@pytest.mark.parametrize("name", ["mbt2018", "mbt2018-context", "trained"])
 def test_wavefront_equals_serial(name):
-    model = make_model(name)
-    codec = resolve_model(model)
+    if name == "trained":  # the shipped model: trained weights, its stored coding tables
+        codec = resolve_model("mbt2018-vr192")
+        model = codec.model
+    else:
+        model = make_model(name)
+        codec = resolve_model(model)
     x = _pad(photo(64, 80))
     _, y_fast = codec.encode(x, 2.0)
     with torch.no_grad():
