@@ -30,13 +30,19 @@ def weights_hash(model: ImageCodec) -> str:
     return h.hexdigest()
 
 
-def save_model(model: ImageCodec, path: str | os.PathLike, card: dict | None = None, extra: dict[str, torch.Tensor] | None = None) -> None:
-    """Write ``model`` (and ``extra`` tensors, e.g. coding tables) atomically to ``path``."""
+def save_model(model: ImageCodec, path: str | os.PathLike, card: dict | None = None, extra: dict[str, torch.Tensor] | None = None, half: bool = False) -> None:
+    """Write ``model`` (and ``extra`` tensors, e.g. coding tables) atomically to ``path``.
+
+    ``half``: float32 weights are stored as float16 (exact only for a model already
+    rounded to float16, as ``licodec train --export-fp16`` does; loading widens them back).
+    """
     from safetensors.torch import save
 
     from ..train.checkpoint import atomic_write_bytes
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    if half:
+        tensors = {k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}
     for k, v in (extra or {}).items():
         tensors[k] = v.detach().cpu().contiguous()
     meta = {"licodec_config": json.dumps(model.config), "licodec_card": json.dumps(card or {}), "licodec_weights_sha256": weights_hash(model)}

@@ -63,6 +63,7 @@ def build_parser(prog: str = "licodec train") -> argparse.ArgumentParser:
     ap.add_argument("--init", metavar="MODEL", help="start from an exported model file (weights and history; fresh optimizer), unless --resume finds a checkpoint")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors if there is one, with the run's saved settings (flags and --config override them)")
     ap.add_argument("--export", metavar="PATH", help="after training, write the model file (safetensors + card) here")
+    ap.add_argument("--export-fp16", action="store_true", help="store the exported weights as float16 (half the file; the coding tables are built from the rounded weights)")
     return ap
 
 
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None, prog: str = "licodec train") -> int:
                 print(f"{prog}: stopped by {signal.Signals(trainer.interrupted).name} at step {trainer.step}; checkpoint saved, continue with --resume", file=sys.stderr)
             return 128 + int(trainer.interrupted)
         if args.export and trainer.rank == 0:
-            export_run(trainer, args.export)
+            export_run(trainer, args.export, half=args.export_fp16)
     except (ValueError, FileNotFoundError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

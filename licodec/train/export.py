@@ -5,6 +5,8 @@ import json
 import os
 from pathlib import Path
 
+import torch
+
 __all__ = ["export_run", "model_card"]
 
 
@@ -33,8 +35,12 @@ def model_card(trainer) -> dict:
     }
 
 
-def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None) -> Path:
-    """Write the trained model with coding tables to ``path`` and its card to ``path`` + .json."""
+def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None, half: bool = False) -> Path:
+    """Write the trained model with coding tables to ``path`` and its card to ``path`` + .json.
+
+    ``half``: store the weights as float16. The model is rounded to float16 before its
+    identity and coding tables are computed, so the file loads to exactly that model.
+    """
     from ..models.io import save_model
 
     path = Path(path)
@@ -46,6 +52,12 @@ def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None)
     model = trainer.model.eval()
     # The tails of the factorized densities bound their coding tables: fit them fully now.
     card["aux_loss"] = {"before": float(model.aux_loss().detach()), "after": sum(d.fit_quantiles() for d in model.densities())}
-    save_model(model, path, card, build_coding_state(model))
+    if half:
+        with torch.no_grad():
+            for t in list(model.parameters()) + list(model.buffers()):
+                if t.dtype == torch.float32:
+                    t.copy_(t.half().float())
+        card["storage"] = "float16"
+    save_model(model, path, card, build_coding_state(model), half=half)
     path.with_suffix(".json").write_text(json.dumps(card, indent=1))
     return path

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from licodec.train.__main__ import build_parser, config_from_args, main
 from licodec.train.checkpoint import load_state
@@ -102,6 +104,26 @@ def test_train_then_export(image_dir, tmp_path):
     card2 = read_card(again)
     assert card2["training"]["steps"] == 3 and len(card2["training"]["sessions"]) == 1
     assert load_state(out / "checkpoint.safetensors")["step"] == 3
+    # float16 storage: about half the file, loads to the rounded model it was built from.
+    half = tmp_path / "model" / "half.safetensors"
+    assert main(["--out", str(out), "--resume", "--device", "cpu", "--no-progress", "--export", str(half), "--export-fp16"]) == 0
+    model16, _, card16 = load_model(half)
+    n_float = sum(v.numel() for v in model16.state_dict().values() if v.dtype == torch.float32)
+    assert card16["storage"] == "float16" and again.stat().st_size - half.stat().st_size >= 1.9 * n_float
+    from safetensors import safe_open
+
+    with safe_open(str(half), framework="pt") as f:
+        assert f.get_tensor("model.g_s.0.weight").dtype == torch.float16
+    ref = load_model(again)[0]
+    for (k, a), b in zip(model16.state_dict().items(), ref.state_dict().values()):
+        assert torch.equal(a, b.half().float() if b.dtype == torch.float32 else b), k
+    from licodec.models.io import weights_hash
+
+    assert weights_hash(model16) == model16._weights_sha256
+    import licodec
+
+    img = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    assert licodec.decompress(licodec.compress(img, model=str(half)), model=str(half), as_array=True).shape == img.shape
 
 
 def test_resume_takes_the_runs_saved_settings_unless_overridden(image_dir, tmp_path):
