@@ -269,7 +269,10 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
     if psi is not None:
         p = psi.shape[-1]
         with stages("h_s"):  # the hyperprior's share of g_ep's first layer, for every position at once
-            extra = ep.layers[0].matrix(slice(0, p)).mm(psi.reshape(h * w, p))
+            first = ep.layers[0]
+            extra = first.matrix(slice(0, p)).mm(first.quantize_input(psi.reshape(h * w, p)))
+            if first.input_shift:
+                extra.mul_(1 << first.input_shift)
         first_rows = slice(p, None)
     tap_offsets = context.di * wp + context.dj
     for rows, cols in wavefront_steps(h, w, c):

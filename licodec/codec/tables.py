@@ -18,11 +18,17 @@ from torch import Tensor
 from ..entropy import CodingTables, FactorizedDensity, gaussian_tables, scale_table
 from ..entropy.gaussian import DEFAULT_SCALE_BOUND, GaussianMixtureConditional
 from ..models import ImageCodec
-from .fixed import ACT_BITS, CONTEXT_INPUT_SHIFT, FixedNet
+from .fixed import ACT_BITS, CONTEXT_INPUT_SHIFT, EP_INPUT_SHIFT, FixedNet
 
 __all__ = ["build_coding_state", "CodingState", "CODING_VERSION"]
 
 CODING_VERSION = 2  # 2: int8 weights with per-channel shifts
+# Input rounding of each fixed-point net's layers (see fixed.py), by layer count.
+INPUT_SHIFTS = {
+    "hs": lambda n: [0] * n,
+    "ctx": lambda n: [CONTEXT_INPUT_SHIFT] + [0] * (n - 1),
+    "ep": lambda n: [EP_INPUT_SHIFT] * n,
+}
 SCALE_LEVELS = 64
 SCALE_MAX = 256.0
 
@@ -75,6 +81,7 @@ def build_coding_state(model: ImageCodec) -> dict[str, Tensor]:
             if net is not None:
                 for i, shifts in enumerate(FixedNet(net).shifts):
                     out[f"coding.{key}.shifts.{i}"] = shifts.to(torch.int8)
+                out[f"coding.{key}.input_shifts"] = torch.tensor(INPUT_SHIFTS[key](len(_convs(net))), dtype=torch.int8)
     return out
 
 
@@ -102,12 +109,13 @@ class CodingState:
             self.mixture_components = int(arrays["coding.mix.components"][0])
         prior = model.prior
         self.h_s = self.context = self.ep = None
-        if "coding.hs.shifts.0" in arrays:
-            self.h_s = FixedNet(prior.hyper.h_s, self._shifts(arrays, "hs"))
-        if "coding.ctx.shifts.0" in arrays:
-            self.context = FixedNet(prior.context, self._shifts(arrays, "ctx"), input_shift=CONTEXT_INPUT_SHIFT)
-        if "coding.ep.shifts.0" in arrays:
-            self.ep = FixedNet(prior.entropy_parameters, self._shifts(arrays, "ep"))
+        hyper = getattr(prior, "hyper", None)
+        nets = {"hs": hyper.h_s if hyper is not None else None, "ctx": getattr(prior, "context", None), "ep": getattr(prior, "entropy_parameters", None)}
+        for key, net in nets.items():
+            if f"coding.{key}.shifts.0" in arrays:
+                inputs = arrays.get(f"coding.{key}.input_shifts")
+                fixed = FixedNet(net, self._shifts(arrays, key), inputs.tolist() if inputs is not None else INPUT_SHIFTS[key](len(_convs(net))))
+                setattr(self, {"hs": "h_s", "ctx": "context", "ep": "ep"}[key], fixed)
 
     @staticmethod
     def _shifts(arrays: dict[str, np.ndarray], key: str) -> list[Tensor]:
