@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers import MaskedConv2d, subpixel_offsets
+from ..layers import MaskedConv2d
 
 __all__ = ["ACT_BITS", "ACT_LIMIT", "CONTEXT_INPUT_SHIFT", "FixedLayer", "FixedNet", "IntMatrix", "channel_shifts", "digit_rows", "combine", "int_mm"]
 
@@ -295,7 +295,11 @@ def _subpixel(weight: Tensor, stride: tuple[int, int], padding: tuple[int, int])
     """A transposed conv's weight (C, C', kh, kw) as one matrix over an input window:
     rows (uy, ux, C), columns (ry, rx, C'); and the window's offset ranges (u0, u1) per axis."""
     c, o, kh, kw = weight.shape
-    oh, ow = subpixel_offsets(kh, stride[0], padding[0]), subpixel_offsets(kw, stride[1], padding[1])
+
+    def offsets(k: int, s: int, p: int) -> dict:
+        return {(r, kk): (r + p - kk) // s for r in range(s) for kk in range(k) if (r + p - kk) % s == 0}
+
+    oh, ow = offsets(kh, stride[0], padding[0]), offsets(kw, stride[1], padding[1])
     u0h, u1h = min(oh.values()), max(oh.values())
     u0w, u1w = min(ow.values()), max(ow.values())
     m = torch.zeros(u1h - u0h + 1, u1w - u0w + 1, c, stride[0], stride[1], o, dtype=torch.int64)
