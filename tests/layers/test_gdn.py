@@ -38,3 +38,16 @@ def test_lower_bound_gradient_pulls_up_from_below():
     x.grad = None
     lower_bound(x, 0.0).sum().backward()  # pushing x down below the bound is blocked
     assert x.grad.tolist() == [0.0, 1.0]
+
+
+def test_gdn_bands_equal_whole_tensor():
+    """Without autograd GDN works in bands of rows, in place: the same values."""
+    for inverse in (False, True):
+        torch.manual_seed(0)
+        g = GDN(16, inverse=inverse)
+        g.BAND_PIXELS = 7  # several bands, a short last one
+        x = torch.randn(2, 16, 9, 5).contiguous(memory_format=torch.channels_last)
+        ref = g(x).detach()
+        with torch.no_grad():
+            got = g(x)
+        assert torch.equal(got, ref)
