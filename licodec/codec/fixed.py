@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from ..layers import MaskedConv2d
 
-__all__ = ["ACT_BITS", "ACT_LIMIT", "CONTEXT_INPUT_SHIFT", "FixedLayer", "FixedNet", "IntMatrix", "channel_shifts", "digit_rows", "combine", "int_mm"]
+__all__ = ["ACT_BITS", "ACT_LIMIT", "CONTEXT_INPUT_SHIFT", "EP_INPUT_SHIFT", "FixedLayer", "FixedNet", "IntMatrix", "channel_shifts", "digit_rows", "combine", "int_mm"]
 
 ACT_BITS = 12
 ACT_LIMIT = 2**23 - 2**16  # |activation| < 2032 in real units; fits three int8 digits
@@ -128,18 +128,18 @@ def digit_rows(a: Tensor) -> tuple[Tensor, int]:
 
 
 class IntMatrix:
-    """An exact matrix product a @ W for int8 W (K, O), K < 2**17.
+    """An exact matrix product a @ W for int8 W (K, O), K < 2**15.
 
     ``mm(a)`` takes integer-valued a (n, K), |a| < 2**23, and returns the exact (n, O)
     result as integer-valued float64: one int8 product per digit of a (:func:`digit_rows`),
     accumulated in int32 (|sum| <= K * 128 * 127 < 2**31), recombined in float64, where
-    every partial sum is an integer below 2**47 and hence exact.
+    every partial sum is an integer below K * 2**38 < 2**53 and hence exact.
     """
 
     def __init__(self, w: Tensor) -> None:
         w = w.to(torch.int64)
-        if w.shape[0] >= 2**17:
-            raise ValueError("too many inputs for int32 accumulation")
+        if w.shape[0] >= 2**15:
+            raise ValueError("too many inputs for exact int32 / float64 accumulation")
         if w.numel() and int(w.abs().max()) > WEIGHT_MAX:
             raise ValueError("int8 weights expected")
         self.weights = w.to(torch.int8).contiguous()
