@@ -163,12 +163,12 @@ def entropy_plan(state: CodingState, coder, params: Tensor, channel_dim: int) ->
 
 def split_params(state: CodingState, params: Tensor, channel_dim: int) -> tuple[Tensor, Tensor, np.ndarray]:
     """Fixed-point Gaussian params -> (sigma_int lower-bounded, mu_int, scale-table index as numpy)."""
-    cond = state.model.prior.conditional
-    if cond.use_means:
-        sigma, mu = params.chunk(2, dim=channel_dim)
+    if state.use_means:
+        m = params.shape[channel_dim] // 2
+        sigma, mu = params.narrow(channel_dim, 0, m), params.narrow(channel_dim, m, m)
     else:
         sigma, mu = params, torch.zeros_like(params)
-    sigma = torch.clamp(sigma, min=round(cond.scale_bound * ONE))
+    sigma = torch.clamp(sigma, min=state.sigma_min)
     index = state.scale_index(sigma).numpy()
     return sigma, mu, index
 
@@ -275,11 +275,11 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
                 extra.mul_(1 << first.input_shift)
         first_rows = slice(p, None)
     tap_offsets = context.di * wp + context.dj
+    steps = []  # per step: (rows, cols), padded positions, their taps, positions in y_hat
     for rows, cols in wavefront_steps(h, w, c):
-        where = (torch.from_numpy(rows), torch.from_numpy(cols))
         flat = (rows + c) * wp + cols + c
-        taps = torch.from_numpy(flat[:, None] + tap_offsets[None, :])
-        flat, here = torch.from_numpy(flat), torch.from_numpy(rows * w + cols)
+        steps.append(((torch.from_numpy(rows), torch.from_numpy(cols)), torch.from_numpy(flat), torch.from_numpy(flat[:, None] + tap_offsets[None, :]), torch.from_numpy(rows * w + cols)))
+    for where, flat, taps, here in steps:
         with stages("context steps"):
             feats = context(planes, taps)
             params = ep.linear(feats, extra.index_select(0, here) if extra is not None else None, first_rows, in_range=True)

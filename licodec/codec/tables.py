@@ -102,6 +102,9 @@ class CodingState:
             self.gaussian = CodingTables.from_state({k[len("coding.y."):]: v for k, v in arrays.items() if k.startswith("coding.y.")}, "t")
             self.thresholds = torch.from_numpy(arrays["coding.y.thresholds"].astype(np.int64))
             self._thresholds_f = self.thresholds.to(torch.float64)  # exact: integers below 2**53
+        cond = getattr(model.prior, "conditional", None)
+        self.use_means = bool(getattr(cond, "use_means", False))
+        self.sigma_min = round(cond.scale_bound * 2**ACT_BITS) if cond is not None else 0  # fixed-point lower bound of sigma
         self.mixture = None
         self.mixture_components = 0
         if "coding.mix.phi" in arrays:
