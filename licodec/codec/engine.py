@@ -270,9 +270,7 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
         p = psi.shape[-1]
         with stages("h_s"):  # the hyperprior's share of g_ep's first layer, for every position at once
             first = ep.layers[0]
-            extra = first.matrix(slice(0, p)).mm(first.quantize_input(psi.reshape(h * w, p)))
-            if first.input_shift:
-                extra.mul_(1 << first.input_shift)
+            extra = first.matrix(slice(0, p)).mm(first.quantize_input(psi.reshape(h * w, p)), scale=1 << first.input_shift)
         first_rows = slice(p, None)
     tap_offsets = context.di * wp + context.dj
     steps = []  # per step: (rows, cols), padded positions, their taps, positions in y_hat
@@ -282,7 +280,7 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
     for where, flat, taps, here in steps:
         with stages("context steps"):
             feats = context(planes, taps)
-            params = ep.linear(feats, extra.index_select(0, here) if extra is not None else None, first_rows, in_range=True)
+            params = ep.linear(feats, extra.index_select(0, here) if extra is not None else None, first_rows)
             plan, mu = entropy_plan(state, coder, params, 1)
         with stages("y coding"):
             sym = io.symbols(plan, mu, where)

@@ -10,7 +10,7 @@ model g_cm and the entropy-parameter network g_ep are evaluated in fixed point:
 * weights are int8: output channel o of a layer has its own shift S_o, the largest
   (at most ``SHIFT_MAX``) with max|w_o| * 2**S_o <= 127, and w_int = round(w * 2**S_o);
   biases b_int = round(b * 2**(A + S_o)). Eight bits per weight cost no measurable rate
-  (benchmarks/bench_codec.py --precision measures it on real photos);
+  against the earlier 16 (measured on real photos, docs/speed.md);
 * a layer computes acc = sum(a_int * w_int) + b_int exactly and returns
   floor(acc / 2**S_o + 1/2), clamped;
 * the context model g_cm first rounds its input to 2**-4 (``CONTEXT_INPUT_SHIFT``): a
@@ -25,7 +25,7 @@ as its values need (one to three, chosen per call from the actual range, so the 
 never changes the result), each digit row is multiplied by the int8 weights, and the
 digit products are recombined in float64, where every partial sum is an integer below
 2**53 and hence exact (:func:`digit_rows`, :func:`combine`; convolutions go through
-im2col / col2im, :meth:`FixedLayer.conv`). Activations travel between layers as
+im2col, transposed ones through a sub-pixel form, :meth:`FixedLayer.conv`). Activations travel between layers as
 integer-valued float64 tensors: adding, scaling by powers of two and floor are exact on
 them, and faster than int64 here. BLAS, threads and vector width change nothing.
 Nonlinearities are integer maps (ReLU; LeakyReLU as floor(a * round(0.01 * 2**16) / 2**16)
@@ -145,13 +145,13 @@ class IntMatrix:
         self.weights = w.to(torch.int8).contiguous()
         self.shape = tuple(w.shape)
 
-    def mm(self, a: Tensor, base: Tensor | None = None) -> Tensor:
-        """base + a @ W, float64 (n, O); ``base`` (O,) or (n, O) float64 (an (n, O) one is updated in place)."""
-        n = a.shape[0]
-        if n == 0:
+    def mm(self, a: Tensor, base: Tensor | None = None, scale: int = 1) -> Tensor:
+        """base + scale * (a @ W), float64 (n, O); ``base`` (O,) or (n, O) float64 (an (n, O)
+        one is updated in place)."""
+        if a.shape[0] == 0:
             return torch.zeros(0, self.shape[1], dtype=torch.float64)
         rows, d = digit_rows(a)
-        return combine(int_mm(rows, self.weights), d, base)
+        return combine(int_mm(rows, self.weights), d, base, scale)
 
 
 class FixedLayer:
@@ -222,23 +222,15 @@ class FixedLayer:
             self._ints[key] = IntMatrix(w if rows is None else w[rows])
         return self._ints[key]
 
-    def linear(self, a: Tensor, extra: Tensor | None = None, rows: slice | None = None, in_range: bool = False) -> Tensor:
+    def linear(self, a: Tensor, extra: Tensor | None = None, rows: slice | None = None) -> Tensor:
         """a (n, in_features) integers -> (n, out) integer-valued float64; ``extra`` (n, out)
         float64 joins the accumulator (and is consumed: updated in place).
 
         ``rows`` selects the block of input features that ``a`` holds (the rest of the
-        sum arrives in ``extra``, e.g. a precomputed hyperprior part). ``in_range``: a is
-        float64 already within +-ACT_LIMIT (a fixed-point layer's output), so the input
-        clamp is skipped.
+        sum arrives in ``extra``, e.g. a precomputed hyperprior part).
         """
-        mat = self.matrix(rows)
-        if not (in_range and not self.input_shift and a.dtype == torch.float64):
-            a = self.quantize_input(a)
-        if a.shape[0] == 0:
-            return torch.zeros(0, mat.shape[1], dtype=torch.float64)
         base = self.bias_half if extra is None else extra.add_(self.bias_half)
-        digits, d = digit_rows(a)
-        return self.finish(combine(int_mm(digits, mat.weights), d, base, 1 << self.input_shift))
+        return self.finish(self.matrix(rows).mm(self.quantize_input(a), base, 1 << self.input_shift))
 
     def conv(self, a: Tensor) -> Tensor:
         """a (H, W, C) integers -> (H', W', C') integer-valued float64: the same values as
@@ -335,9 +327,8 @@ class FixedNet:
     file stores them (coding tables), and a coder always uses the stored ones.
     """
 
-    def __init__(self, seq: nn.Module, shifts: list[Tensor] | None = None, input_shifts: list[int] | int = 0) -> None:
-        """``input_shifts``: per conv layer, how much coarser than 2**-A its input is rounded
-        (one int: the first layer's, the others 0)."""
+    def __init__(self, seq: nn.Module, shifts: list[Tensor] | None = None, input_shifts: list[int] | None = None) -> None:
+        """``input_shifts``: per conv layer, how much coarser than 2**-A its input is rounded (default 0)."""
         mods = list(seq) if isinstance(seq, nn.Sequential) else [seq]
         convs = [m for m in mods if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
         if shifts is None:
@@ -345,8 +336,8 @@ class FixedNet:
         if len(shifts) != len(convs):
             raise ValueError("one shift vector per conv layer expected")
         self.shifts = [torch.as_tensor(s, dtype=torch.int64) for s in shifts]
-        if isinstance(input_shifts, int):
-            input_shifts = [input_shifts] + [0] * (len(convs) - 1)
+        if input_shifts is None:
+            input_shifts = [0] * len(convs)
         if len(input_shifts) != len(convs):
             raise ValueError("one input shift per conv layer expected")
         self.input_shifts = [int(v) for v in input_shifts]
@@ -371,13 +362,13 @@ class FixedNet:
             a = op.conv(a) if isinstance(op, FixedLayer) else op(a)
         return a
 
-    def linear(self, a: Tensor, first_extra: Tensor | None = None, first_rows: slice | None = None, in_range: bool = False) -> Tensor:
+    def linear(self, a: Tensor, first_extra: Tensor | None = None, first_rows: slice | None = None) -> Tensor:
         """Apply as a stack of 1x1 layers to rows a (n, C); ``first_extra`` joins the first
         accumulator and ``first_rows`` picks the first layer's input block (see FixedLayer.linear)."""
         first = True
         for op in self.ops:
             if isinstance(op, FixedLayer):
-                a = op.linear(a, first_extra, first_rows, in_range) if first else op.linear(a, in_range=True)
+                a = op.linear(a, first_extra, first_rows) if first else op.linear(a)
                 first = False
             else:
                 a = op(a)

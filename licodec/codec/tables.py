@@ -116,8 +116,7 @@ class CodingState:
         nets = {"hs": hyper.h_s if hyper is not None else None, "ctx": getattr(prior, "context", None), "ep": getattr(prior, "entropy_parameters", None)}
         for key, net in nets.items():
             if f"coding.{key}.shifts.0" in arrays:
-                inputs = arrays.get(f"coding.{key}.input_shifts")
-                fixed = FixedNet(net, self._shifts(arrays, key), inputs.tolist() if inputs is not None else INPUT_SHIFTS[key](len(_convs(net))))
+                fixed = FixedNet(net, self._shifts(arrays, key), arrays[f"coding.{key}.input_shifts"].tolist())
                 setattr(self, {"hs": "h_s", "ctx": "context", "ep": "ep"}[key], fixed)
 
     @staticmethod
