@@ -35,6 +35,7 @@ from torch import Tensor
 from ..layers.masked_conv import causal_mask
 from .fixed import ACT_BITS, ACT_LIMIT, FixedLayer, IntMatrix, combine, digit_rows, int_mm
 from .rangecoder import Decoder, Encoder, TableCoder
+from .steps import fast_steps
 from .tables import CodingState
 
 __all__ = ["Stages", "code_factorized", "code_gaussian", "code_autoregressive", "wavefront_steps", "SymbolIO", "EncoderIO", "DecoderIO"]
@@ -277,16 +278,25 @@ def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tu
     for rows, cols in wavefront_steps(h, w, c):
         flat = (rows + c) * wp + cols + c
         steps.append(((torch.from_numpy(rows), torch.from_numpy(cols)), torch.from_numpy(flat), torch.from_numpy(flat[:, None] + tap_offsets[None, :]), torch.from_numpy(rows * w + cols)))
+    # the same per-step arithmetic, fused in C where the kernels are built (steps.py)
+    fast = fast_steps(state, context, extra, first_rows, planes, y_hat, max(len(s[2]) for s in steps)) if steps else None
     for where, flat, taps, here in steps:
         with stages("context steps"):
-            feats = context(planes, taps)
-            params = ep.linear(feats, extra.index_select(0, here) if extra is not None else None, first_rows)
-            plan, mu = entropy_plan(state, coder, params, 1)
+            if fast is not None:
+                index, mu = fast.params(taps, here)
+                plan = TablePlan(coder, index)
+            else:
+                feats = context(planes, taps)
+                params = ep.linear(feats, extra.index_select(0, here) if extra is not None else None, first_rows)
+                plan, mu = entropy_plan(state, coder, params, 1)
         with stages("y coding"):
             sym = io.symbols(plan, mu, where)
-            values = _dequantize(sym, mu)
-            y_hat.index_copy_(0, here, values)
-            context.store(planes, flat, values)
+            if fast is not None:
+                fast.store(sym, mu, here, flat)
+            else:
+                values = _dequantize(sym, mu)
+                y_hat.index_copy_(0, here, values)
+                context.store(planes, flat, values)
     return y_hat.view(h, w, m).permute(2, 0, 1).to(torch.int64).contiguous()
 
 

@@ -232,55 +232,68 @@ class FixedLayer:
         base = self.bias_half if extra is None else extra.add_(self.bias_half)
         return self.finish(self.matrix(rows).mm(self.quantize_input(a), base, 1 << self.input_shift))
 
+    BAND_BYTES = 1 << 21  # im2col bytes per band of output rows (stays in cache)
+
     def conv(self, a: Tensor) -> Tensor:
         """a (H, W, C) integers -> (H', W', C') integer-valued float64: the same values as
-        ``__call__``, with int8 products."""
+        ``__call__``, with int8 products.
+
+        The digit count is chosen once for the whole input; the products then run over
+        bands of output rows (im2col of ~``BAND_BYTES``), so that the im2col matrix, the
+        int32 products and their float64 sums stay in cache: exact integer arithmetic,
+        so the bands change no value, and the cost stays linear in the image area.
+        """
         a = self.quantize_input(a)
         digits, d = digit_rows(a)
         digits = digits.view((d,) + tuple(a.shape))
-        p = self._conv_transposed(digits) if self.transposed else self._conv(digits)
-        return self.finish(combine(p, d, self.bias_half, 1 << self.input_shift))
+        cols, (ho, wo), phases = self._columns(digits)
+        key = "convT" if self.transposed else "conv"
+        weights = self._ints[key][0].weights
+        (sh, sw), o = phases
+        window = weights.shape[0]
+        rows, cols_per_row = cols.shape[1], cols.shape[2]
+        rows_per_band = max(1, self.BAND_BYTES // max(1, d * cols_per_row * window))
+        out = torch.empty(ho, wo, o // (sh * sw), dtype=torch.float64)
+        for r0 in range(0, rows, rows_per_band):
+            band = cols[:, r0 : r0 + rows_per_band]
+            r = band.shape[1]
+            p = int_mm(band.reshape(d * r * cols_per_row, window), weights).view(d * r * cols_per_row, sh * sw, -1)
+            acc = self.finish(combine(p, d, self.bias_half, 1 << self.input_shift))
+            # sub-pixel phases -> output pixels: band row u gives output rows (r0 + u) * sh + ry
+            acc = acc.view(r, cols_per_row, sh, sw, -1).permute(0, 2, 1, 3, 4).reshape(r * sh, cols_per_row * sw, -1)
+            y0, y1 = r0 * sh, min(ho, (r0 + r) * sh)
+            out[y0:y1] = acc[: y1 - y0, :wo]
+        return out
 
-    def _conv(self, dig: Tensor) -> Tensor:
-        """Digit planes (d, H, W, C) int8 -> digit products (d * H', W', C') int32 (im2col)."""
+    def _columns(self, dig: Tensor) -> tuple[Tensor, tuple[int, int], tuple[tuple[int, int], int]]:
+        """Digit planes (d, H, W, C) int8 -> im2col view (d, rows, cols, ky, kx, C) int8 (no
+        copy), the output size (H', W'), and ((sh, sw), matrix columns): each im2col row
+        gives sh x sw output pixels (the sub-pixel phases of a transposed conv; 1 x 1 for a conv)."""
         (kh, kw), (sh, sw), (ph, pw) = self.weight.shape[2:], self.stride, self.padding
         d, h, w, c = dig.shape
-        key = "conv"
-        if key not in self._ints:
-            self._ints[key] = IntMatrix(self.weight.permute(2, 3, 1, 0).reshape(kh * kw * c, -1))  # rows (ky, kx, C)
-        mat = self._ints[key]
-        padded = F.pad(dig, (0, 0, pw, pw, ph, ph)) if ph or pw else dig  # zero digits: value 0
-        cols = padded.unfold(1, kh, sh).unfold(2, kw, sw)  # (d, H', W', C, ky, kx)
-        ho, wo = cols.shape[1], cols.shape[2]
-        cols = cols.permute(0, 1, 2, 4, 5, 3).reshape(d * ho * wo, kh * kw * c)
-        return int_mm(cols, mat.weights).view(d * ho, wo, -1)
-
-    def _conv_transposed(self, dig: Tensor) -> Tensor:
-        """Digit planes (d, H, W, C) int8 -> digit products (d * H', W', C') int32.
-
-        Sub-pixel form: output (s Y + r) only sees taps ky = r + p - s u, i.e. inputs Y + u
-        for a few offsets u. One im2col over a window of those offsets and one product
-        with a weight matrix holding, for each of the s x s output phases, its taps
-        (zeros elsewhere) give every phase at once; a pixel shuffle interleaves them.
-        """
-        (kh, kw), (sh, sw), (ph, pw) = self.weight.shape[2:], self.stride, self.padding
-        d, h, w, c = dig.shape
+        if not self.transposed:
+            if "conv" not in self._ints:
+                self._ints["conv"] = (IntMatrix(self.weight.permute(2, 3, 1, 0).reshape(kh * kw * c, -1)),)  # rows (ky, kx, C)
+            padded = F.pad(dig, (0, 0, pw, pw, ph, ph)) if ph or pw else dig  # zero digits: value 0
+            cols = padded.unfold(1, kh, sh).unfold(2, kw, sw)  # (d, H', W', C, ky, kx)
+            cols = cols.permute(0, 1, 2, 4, 5, 3)  # a view; bands are copied as (ky, kx, C) rows
+            return cols, (cols.shape[1], cols.shape[2]), ((1, 1), self.weight.shape[0])
+        # Sub-pixel form: output (s Y + r) only sees taps ky = r + p - s u, i.e. inputs
+        # Y + u for a few offsets u. One im2col over a window of those offsets and one
+        # product with a weight matrix holding, for each of the s x s output phases, its
+        # taps (zeros elsewhere) give every phase at once.
         ho, wo = (h - 1) * sh - 2 * ph + kh + self.output_padding[0], (w - 1) * sw - 2 * pw + kw + self.output_padding[1]
-        key = "convT"
-        if key not in self._ints:
-            self._ints[key] = _subpixel(self.weight, (sh, sw), (ph, pw))
-        mat, (u0h, u1h), (u0w, u1w) = self._ints[key]
-        o = self.weight.shape[1]
+        if "convT" not in self._ints:
+            self._ints["convT"] = _subpixel(self.weight, (sh, sw), (ph, pw))
+        _, (u0h, u1h), (u0w, u1w) = self._ints["convT"]
         yh, yw = -(-ho // sh), -(-wo // sw)  # sub-pixel rows / columns per phase
         pad = (0, 0, max(0, -u0w), max(0, yw - 1 + u1w - (w - 1)), max(0, -u0h), max(0, yh - 1 + u1h - (h - 1)))
         padded = F.pad(dig, pad)
         top, left = max(0, -u0h) + u0h, max(0, -u0w) + u0w  # first window row / column in the padded planes
         padded = padded[:, top : top + yh + u1h - u0h, left : left + yw + u1w - u0w]
         cols = padded.unfold(1, u1h - u0h + 1, 1).unfold(2, u1w - u0w + 1, 1)  # (d, yh, yw, C, uy, ux)
-        cols = cols.permute(0, 1, 2, 4, 5, 3).reshape(d * yh * yw, -1)
-        p = int_mm(cols, mat.weights).view(d, yh, yw, sh, sw, o)
-        p = p.permute(0, 1, 3, 2, 4, 5).reshape(d, yh * sh, yw * sw, o)[:, :ho, :wo]
-        return p.reshape(d * ho, wo, o)
+        cols = cols.permute(0, 1, 2, 4, 5, 3)
+        return cols, (ho, wo), ((sh, sw), sh * sw * self.weight.shape[1])
 
 
 def _subpixel(weight: Tensor, stride: tuple[int, int], padding: tuple[int, int]) -> tuple[IntMatrix, tuple[int, int], tuple[int, int]]:
@@ -342,12 +355,18 @@ class FixedNet:
             raise ValueError("one input shift per conv layer expected")
         self.input_shifts = [int(v) for v in input_shifts]
         self.ops: list = []
+        self.acts: list[str] = []  # per conv layer: the activation after it ("none", "relu", "leaky")
         it = iter(zip(self.shifts, self.input_shifts))
         for m in mods:
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 self.ops.append(FixedLayer(m, *next(it)))
+                self.acts.append("none")
             else:
                 self.ops.append(_act(m))
+                if self.acts and not isinstance(m, nn.Identity):
+                    if self.acts[-1] != "none":
+                        raise TypeError("two activations in a row have no fixed-point form")
+                    self.acts[-1] = "relu" if isinstance(m, nn.ReLU) else "leaky"
         self.layers = [op for op in self.ops if isinstance(op, FixedLayer)]
 
     def __call__(self, a: Tensor) -> Tensor:

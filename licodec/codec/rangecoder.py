@@ -138,18 +138,15 @@ class TableCoder(EscapeCoder):
         if index.size == 0:
             return values
         t = self.tables
-        esc = None
-        for d, members in self._groups(index):
-            sym = np.asarray(dec._dec.decode(self._models[d], len(members)), dtype=np.int64)
-            values[members] = sym + int(t.offsets[d])
-            e = sym == int(t.lengths[d])
-            if e.any():
-                if esc is None:
-                    esc = np.zeros(index.size, dtype=bool)
-                esc[members[e]] = True
-        if esc is not None:
+        for d, members in self._groups(index):  # table symbols, one call per distribution
+            values[members] = dec._dec.decode(self._models[d], len(members))
+        lengths = t.lengths[index]
+        esc = values == lengths  # the escape symbol of each value's table
+        if esc.any():
             amount = self.decode_escapes(dec, int(esc.sum()))
-            e_idx = index[esc]
-            e_off, e_len = t.offsets[e_idx].astype(np.int64), t.lengths[e_idx].astype(np.int64)
-            values[esc] = np.where(amount < 0, e_off + amount, e_off + e_len - 1 + amount)
+            e_off = t.offsets[index[esc]].astype(np.int64)
+            values[esc] = np.where(amount < 0, e_off + amount, e_off + lengths[esc] - 1 + amount)
+            values[~esc] += t.offsets[index[~esc]]
+        else:
+            values += t.offsets[index]
         return values

@@ -28,6 +28,13 @@ def test_decoder_reproduces_encoder_latents_and_image(setup):
     expected = to_uint8(codec.synthesize(y_enc, 2.0))[:70, :100]
     assert np.array_equal(out1, expected)
     assert out1.shape == img.shape
+    # the codec's g_s (IGDN in place) gives exactly the model's own g_s
+    y = (y_enc.double() / 2**12).float()[None]
+    with torch.no_grad():
+        if model.gain is not None:
+            y = y * model.gain.gains(codec._q(2.0))[1]
+        plain = model.g_s(y.contiguous(memory_format=torch.channels_last))
+    assert torch.equal(codec.synthesize(y_enc, 2.0), plain.contiguous())
 
 
 def test_files_do_not_depend_on_thread_count(setup):

@@ -92,7 +92,11 @@ def test_linear_equals_float64_convolution():
     ],
 )
 @pytest.mark.parametrize("scale", [100, 2**14, ACT_LIMIT])
-def test_conv_equals_float64_convolution(layer, scale):
+@pytest.mark.parametrize("band_bytes", [1, 700, FixedLayer.BAND_BYTES])
+def test_conv_equals_float64_convolution(layer, scale, band_bytes, monkeypatch):
+    """Every conv geometry, every digit count, and products in one band, in bands of a
+    few rows and of single rows: the same values as the float64 reference."""
+    monkeypatch.setattr(FixedLayer, "BAND_BYTES", band_bytes)
     seq = _randomize(nn.Sequential(layer(), nn.LeakyReLU()))
     net = FixedNet(seq)
     g = torch.Generator().manual_seed(scale)

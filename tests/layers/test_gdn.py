@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from licodec.layers import GDN, IGDN, lower_bound
@@ -51,3 +52,13 @@ def test_gdn_bands_equal_whole_tensor():
         with torch.no_grad():
             got = g(x)
         assert torch.equal(got, ref)
+        y = x.clone()
+        with torch.no_grad():
+            assert g.inplace_(y) is y
+        assert torch.equal(y, ref)
+
+
+def test_gdn_inplace_refuses_autograd():
+    g = GDN(4)
+    with pytest.raises(RuntimeError, match="inference"):
+        g.inplace_(torch.randn(1, 4, 3, 3))

@@ -1,0 +1,146 @@
+/* Per-step integer kernels of the wavefront coding loop (licodec/codec/steps.py).
+ *
+ * Each function does in one pass what the PyTorch path of fixed.py / engine.py does in
+ * a dozen small tensor operations, with the same integer arithmetic (int64 here, exact
+ * integer-valued float64 there), so both paths give identical values; the tests compare
+ * them. The int8 matrix products stay in PyTorch (torch._int_mm). Loaded with ctypes;
+ * the module init below only makes the file a valid extension module for setuptools.
+ */
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ACT_BITS 12
+#define ACT_LIMIT ((1LL << 23) - (1LL << 16))
+#define LEAKY_INT 655 /* round(0.01 * 2**16) */
+#define LEAKY_BITS 16
+
+static const int64_t BALANCED[4] = {0, 127, 32639, 8355967}; /* largest |a| with d digits */
+
+static inline int64_t clamp_act(int64_t a) {
+    return a > ACT_LIMIT ? ACT_LIMIT : (a < -ACT_LIMIT ? -ACT_LIMIT : a);
+}
+
+/* floor(a / 2**s) for s >= 0 (gcc: >> on negative int64 is arithmetic) */
+static inline int64_t floor_shift(int64_t a, int s) { return a >> s; }
+
+/* Gather the context rows of n positions: taps (n, T) padded-plane indices; planes
+ * (2, P, M) int8 digit planes (low, high); flags (P) high digit nonzero. Writes rows
+ * (d * n, T * M): block 0 the low digits, block 1 (if any tap has a high digit) the
+ * high ones. Returns d (1 or 2). */
+int64_t lc_gather(const int8_t *planes, const uint8_t *flags, int64_t P, int64_t M,
+                  const int64_t *taps, int64_t n, int64_t T, int8_t *rows) {
+    int64_t d = 1;
+    for (int64_t k = 0; k < n * T; k++)
+        if (flags[taps[k]]) { d = 2; break; }
+    for (int64_t j = 0; j < d; j++) {
+        const int8_t *plane = planes + j * P * M;
+        int8_t *out = rows + j * n * T * M;
+        for (int64_t k = 0; k < n * T; k++)
+            memcpy(out + k * M, plane + taps[k] * M, (size_t)M);
+    }
+    return d;
+}
+
+/* Finish a 1x1 fixed-point layer and prepare the next one's input.
+ *
+ * p (d * n, O) int32: digit products (block j for digit j). acc = base + scale_in *
+ * sum_j 256**j p_j, base = bias_half[o] (+ extra[rows[i], o] when extra is given:
+ * integer-valued float64, a precomputed share of the sum). The activation is
+ * clamp(floor(acc / 2**shifts[o])) followed by act (0 none, 1 ReLU, 2 LeakyReLU(0.01)).
+ *
+ * next_shift >= 0: the activation is rounded to the next layer's input grid,
+ * floor((a + 2**(s-1)) / 2**s) (or a itself for s = 0), and split into balanced
+ * base-256 digits written to digits (d' * n, O) int8; returns d' (1..3), or -1 if out
+ * of range. next_shift < 0: the activation is written to out (n, O) int64; returns 0.
+ * tmp: n * O int64 scratch. */
+int64_t lc_layer(const int32_t *p, int64_t d, int64_t n, int64_t O, int64_t scale_in,
+                 const double *bias_half, const int64_t *shifts,
+                 const double *extra, const int64_t *rows, int64_t act, int64_t next_shift,
+                 int64_t *tmp, int8_t *digits, int64_t *out) {
+    int64_t lo = 0, hi = 0;
+    int64_t *dst = next_shift < 0 ? out : tmp;
+    for (int64_t i = 0; i < n; i++) {
+        const double *ex = extra ? extra + rows[i] * O : NULL;
+        for (int64_t o = 0; o < O; o++) {
+            int64_t s = 0, f = 1;
+            for (int64_t j = 0; j < d; j++, f *= 256) s += f * (int64_t)p[(j * n + i) * O + o];
+            int64_t acc = (int64_t)bias_half[o] + scale_in * s;
+            if (ex) acc += (int64_t)ex[o];
+            int64_t a = clamp_act(floor_shift(acc, (int)shifts[o]));
+            if (act == 1) a = a > 0 ? a : 0;
+            else if (act == 2) { int64_t b = floor_shift(a * LEAKY_INT, LEAKY_BITS); a = a > b ? a : b; }
+            if (next_shift > 0) a = floor_shift(a + (1LL << (next_shift - 1)), (int)next_shift);
+            dst[i * O + o] = a;
+            if (a < lo) lo = a;
+            if (a > hi) hi = a;
+        }
+    }
+    if (next_shift < 0) return 0;
+    int64_t m = -lo > hi ? -lo : hi, dn = 1;
+    while (dn <= 3 && m > BALANCED[dn]) dn++;
+    if (dn > 3) return -1;
+    for (int64_t k = 0; k < n * O; k++) {
+        int64_t rest = tmp[k];
+        for (int64_t j = 0; j < dn - 1; j++) {
+            int64_t h = floor_shift(rest + 128, 8);
+            digits[j * n * O + k] = (int8_t)(rest - 256 * h);
+            rest = h;
+        }
+        digits[(dn - 1) * n * O + k] = (int8_t)rest;
+    }
+    return dn;
+}
+
+/* Gaussian entropy parameters (n, P) int64 -> scale-table index (n, M) and mu (n, M).
+ * With means, P = 2M: sigma = params[:, :M], mu = params[:, M:]; else P = M, mu = 0.
+ * sigma is lower-bounded by sigma_min; index = #{thresholds <= sigma}. */
+void lc_gaussian(const int64_t *params, int64_t n, int64_t M, int64_t use_means, int64_t sigma_min,
+                 const int64_t *thresholds, int64_t T, int64_t *index, int64_t *mu) {
+    int64_t P = use_means ? 2 * M : M;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t c = 0; c < M; c++) {
+            int64_t s = params[i * P + c];
+            if (s < sigma_min) s = sigma_min;
+            int64_t a = 0, b = T; /* first threshold > s */
+            while (a < b) {
+                int64_t h = (a + b) >> 1;
+                if (thresholds[h] <= s) a = h + 1; else b = h;
+            }
+            index[i * M + c] = a;
+            mu[i * M + c] = use_means ? params[i * P + M + c] : 0;
+        }
+    }
+}
+
+/* Decoded symbols around mu -> y_hat = sym * 2**ACT_BITS + mu, written to rows here[i] of
+ * y_hat (H * W, M) float64, and to the context planes at padded positions flat[i]: the
+ * value rounded to the context grid (2**ctx_shift coarser), as two balanced int8 digits,
+ * with the position's high-digit flag. Returns -1 if a symbol is out of range. */
+int64_t lc_store(const int64_t *sym, const int64_t *mu, int64_t n, int64_t M,
+                 const int64_t *here, const int64_t *flat, int64_t ctx_shift,
+                 double *y_hat, int8_t *planes, uint8_t *flags, int64_t P) {
+    for (int64_t k = 0; k < n * M; k++)
+        if (sym[k] >= (1LL << 30) || sym[k] <= -(1LL << 30)) return -1;
+    for (int64_t i = 0; i < n; i++) {
+        double *y = y_hat + here[i] * M;
+        int8_t *low = planes + flat[i] * M, *high = planes + (P + flat[i]) * M;
+        uint8_t any = 0;
+        for (int64_t c = 0; c < M; c++) {
+            int64_t v = sym[i * M + c] * (1LL << ACT_BITS) + mu[i * M + c];
+            y[c] = (double)v;
+            int64_t q = clamp_act(v);
+            if (ctx_shift > 0) q = floor_shift(q + (1LL << (ctx_shift - 1)), (int)ctx_shift);
+            int64_t h = floor_shift(q + 128, 8);
+            low[c] = (int8_t)(q - 256 * h);
+            high[c] = (int8_t)h;
+            any |= (h != 0);
+        }
+        flags[flat[i]] = any;
+    }
+    return 0;
+}
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_steps", "ctypes-loaded kernels (see steps.py)", -1, NULL};
+
+PyMODINIT_FUNC PyInit__steps(void) { return PyModule_Create(&module); }

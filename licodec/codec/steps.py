@@ -1,0 +1,156 @@
+"""Compiled per-step kernels of the wavefront loop (``_steps.c``, loaded with ctypes).
+
+A wavefront step runs the context model g_cm and the entropy-parameter network g_ep on
+a few positions (one to a few dozen rows), so its cost is dominated not by arithmetic
+but by the number of small tensor operations between the int8 matrix products: about
+120 PyTorch calls per step. The C kernels fuse them: one call gathers the context taps,
+one finishes each layer and splits the next layer's input into int8 digits, one turns
+the entropy parameters into scale-table indices and means, one stores the decoded
+values. The int8 products stay in PyTorch (``torch._int_mm``).
+
+The kernels compute exactly what the PyTorch path of fixed.py and engine.py computes
+(integer arithmetic, the same formulas); the tests run both and compare. They are an
+optional build product: without a C compiler at install time (or with
+``LICODEC_KERNELS=0``) the PyTorch path runs, and files are identical either way.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib.machinery
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .fixed import FixedLayer, FixedNet, int_mm
+
+__all__ = ["kernels", "FastSteps"]
+
+_ACTS = {"none": 0, "relu": 1, "leaky": 2}
+_LIB: ctypes.CDLL | None | bool = False  # False: not looked up yet
+
+
+def kernels() -> ctypes.CDLL | None:
+    """The compiled kernels, or None (not built, or disabled by LICODEC_KERNELS=0)."""
+    global _LIB
+    if os.environ.get("LICODEC_KERNELS", "1") == "0":
+        return None
+    if _LIB is False:
+        _LIB = None
+        here = Path(__file__).parent
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = here / f"_steps{suffix}"
+            if path.exists():
+                try:
+                    lib = ctypes.CDLL(str(path))
+                except OSError:
+                    continue
+                for name in ("lc_gather", "lc_layer", "lc_gaussian", "lc_store"):
+                    getattr(lib, name).restype = ctypes.c_int64
+                    getattr(lib, name).argtypes = None
+                _LIB = lib
+                break
+    return _LIB or None
+
+
+def _p(t: Tensor | np.ndarray | None) -> ctypes.c_void_p:
+    if t is None:
+        return ctypes.c_void_p(0)
+    return ctypes.c_void_p(t.data_ptr() if isinstance(t, Tensor) else t.ctypes.data)
+
+
+_I = ctypes.c_int64
+
+
+class _Layer:
+    """One 1x1 layer of the step: int8 weights, its constants, and its input digit buffer."""
+
+    def __init__(self, layer: FixedLayer, act: str, rows: slice | None, n_max: int) -> None:
+        self.layer = layer
+        self.weights = layer.matrix(rows).weights  # (K, O) int8
+        self.scale_in = 1 << layer.input_shift
+        self.bias_half = layer.bias_half.contiguous()
+        self.shifts = layer.shifts.contiguous()
+        self.act = _ACTS[act]
+        k = self.weights.shape[0]
+        self.digits = torch.empty(3 * n_max, k, dtype=torch.int8)  # this layer's input digits
+
+
+class FastSteps:
+    """The per-step computations of ``engine.code_autoregressive`` with the C kernels.
+
+    ``params(taps, here)`` -> (scale-table indices (n * M,) int64 numpy, mu (n, M) int64),
+    ``store(sym, mu, here, flat)`` writes y_hat and the context planes. Buffers are sized
+    for ``n_max`` positions per step.
+    """
+
+    def __init__(self, lib: ctypes.CDLL, state, context, extra: Tensor | None, first_rows: slice | None,
+                 planes: tuple[Tensor, Tensor], y_hat: Tensor, n_max: int) -> None:
+        self.lib = lib
+        ctx: FixedLayer = context.layer
+        self.ctx = ctx
+        self.ctx_weights = context.matrix.weights
+        self.ctx_scale = 1 << ctx.input_shift
+        self.ctx_bias = ctx.bias_half.contiguous()
+        self.ctx_shifts = ctx.shifts.contiguous()
+        ep: FixedNet = state.ep
+        self.layers = [_Layer(layer, act, first_rows if i == 0 else None, n_max) for i, (layer, act) in enumerate(zip(ep.layers, ep.acts))]
+        self.extra = extra.contiguous() if extra is not None else None
+        self.planes, self.flags = planes
+        self.P = self.planes.shape[1]
+        self.M = self.planes.shape[2]
+        self.taps_count = len(context.di)
+        self.rows = torch.empty(2 * n_max, self.taps_count * self.M, dtype=torch.int8)
+        width = max([self.ctx_weights.shape[1]] + [lay.weights.shape[1] for lay in self.layers])
+        self.tmp = torch.empty(n_max * width, dtype=torch.int64)
+        out = self.layers[-1].weights.shape[1]
+        self.params_buf = torch.empty(n_max, out, dtype=torch.int64)
+        self.index = np.empty(n_max * self.M, dtype=np.int64)
+        self.mu = torch.empty(n_max, self.M, dtype=torch.int64)
+        self.use_means = 1 if state.use_means else 0
+        self.sigma_min = int(state.sigma_min)
+        self.thresholds = state.thresholds.contiguous()
+        self.y_hat = y_hat
+        if out != (2 if state.use_means else 1) * self.M:
+            raise ValueError("entropy parameters do not match the latent channels")
+
+    def params(self, taps: Tensor, here: Tensor) -> tuple[np.ndarray, Tensor]:
+        lib, n = self.lib, taps.shape[0]
+        d = lib.lc_gather(_p(self.planes), _p(self.flags), _I(self.P), _I(self.M), _p(taps), _I(n), _I(self.taps_count), _p(self.rows))
+        p = int_mm(self.rows[: d * n], self.ctx_weights)
+        first = self.layers[0]
+        d = lib.lc_layer(_p(p), _I(d), _I(n), _I(p.shape[1]), _I(self.ctx_scale), _p(self.ctx_bias), _p(self.ctx_shifts),
+                         _p(None), _p(None), _I(0), _I(first.layer.input_shift), _p(self.tmp), _p(first.digits), _p(None))
+        for i, lay in enumerate(self.layers):
+            if d < 0:
+                raise ValueError("fixed-point value out of range")
+            p = int_mm(lay.digits[: d * n], lay.weights)
+            nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
+            extra = self.extra if i == 0 else None
+            d = lib.lc_layer(_p(p), _I(d), _I(n), _I(p.shape[1]), _I(lay.scale_in), _p(lay.bias_half), _p(lay.shifts),
+                             _p(extra), _p(here if extra is not None else None), _I(lay.act),
+                             _I(nxt.layer.input_shift if nxt else -1), _p(self.tmp), _p(nxt.digits if nxt else None), _p(self.params_buf))
+        lib.lc_gaussian(_p(self.params_buf), _I(n), _I(self.M), _I(self.use_means), _I(self.sigma_min),
+                        _p(self.thresholds), _I(self.thresholds.numel()), _p(self.index), _p(self.mu))
+        return self.index[: n * self.M], self.mu[:n]
+
+    def store(self, sym: np.ndarray, mu: Tensor, here: Tensor, flat: Tensor) -> None:
+        sym = np.ascontiguousarray(sym, dtype=np.int64)
+        n = here.shape[0]
+        if self.lib.lc_store(_p(sym), _p(mu), _I(n), _I(self.M), _p(here), _p(flat), _I(self.ctx.input_shift),
+                             _p(self.y_hat), _p(self.planes), _p(self.flags), _I(self.P)) < 0:
+            raise ValueError("corrupt stream: latent out of range")
+
+
+def fast_steps(state, context, extra: Tensor | None, first_rows: slice | None, planes, y_hat: Tensor, n_max: int) -> FastSteps | None:
+    """A :class:`FastSteps` for this model, or None where the PyTorch path must run
+    (kernels not built or disabled, a mixture model, an unusual g_ep)."""
+    lib = kernels()
+    ep = state.ep
+    if lib is None or state.mixture is not None or state.gaussian is None:
+        return None
+    if not ep.ops or not isinstance(ep.ops[0], FixedLayer) or len(ep.acts) != len(ep.layers):
+        return None
+    return FastSteps(lib, state, context, extra, first_rows, planes, y_hat, n_max)
