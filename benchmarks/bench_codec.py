@@ -5,7 +5,9 @@
 
 For each configuration (N, M), image size and thread count: the median over --runs runs
 of every stage (g_a, h_a, z coding, h_s, context steps, y coding, g_s) for encoding and
-decoding, the totals, and decode / g_s. Random weights are scaled so that y spreads over
+decoding, the totals, and decode / g_s (median of the per-run ratios). Runs interleave
+all sizes and thread counts, so that drift of a shared machine hits them alike; with two
+sizes, the large / small decode ratio is the median of per-round ratios. Random weights are scaled so that y spreads over
 tens of quantization steps (roughly a trained model's bit rate); the rate is printed.
 Run it on a quiet machine: other processes on the two cores distort every number.
 """
@@ -45,32 +47,32 @@ def random_model(N: int, M: int):
     return model.eval()
 
 
-def bench(codec, img: np.ndarray, quality, runs: int) -> dict:
-    from licodec.codec.api import _pad
+def run_once(codec, x, quality) -> tuple[dict, dict, int]:
+    """One encode and one decode of the padded image x: per-stage times and the byte count."""
     from licodec.codec.engine import Stages
 
-    x = _pad(img)
     h, w = x.shape[-2] // 16, x.shape[-1] // 16
-    enc_runs, dec_runs = [], []
-    streams = None
-    for _ in range(runs + 1):  # the first run warms up
-        times: dict = {}
-        t0 = time.perf_counter()
-        streams, _ = codec.encode(x, quality, stages=Stages(times))
-        times["total"] = time.perf_counter() - t0
-        enc_runs.append(times)
-        times = {}
-        t0 = time.perf_counter()
-        y_hat = codec.decode_latents(streams, h, w, stages=Stages(times))
-        codec.synthesize(y_hat, quality, stages=Stages(times))
-        times["total"] = time.perf_counter() - t0
-        dec_runs.append(times)
-    med = lambda runs_, k: statistics.median(r.get(k, 0.0) for r in runs_[1:])  # noqa: E731
-    nbytes = sum(len(s) for s in streams)
+    enc: dict = {}
+    t0 = time.perf_counter()
+    streams, _ = codec.encode(x, quality, stages=Stages(enc))
+    enc["total"] = time.perf_counter() - t0
+    dec: dict = {}
+    t0 = time.perf_counter()
+    y_hat = codec.decode_latents(streams, h, w, stages=Stages(dec))
+    codec.synthesize(y_hat, quality, stages=Stages(dec))
+    dec["total"] = time.perf_counter() - t0
+    return enc, dec, sum(len(s) for s in streams)
+
+
+def summarize(runs_: list, pixels: int) -> dict:
+    """Medians of the timed runs; decode / g_s is the median of the per-run ratios (each
+    ratio from one run, so that a slow moment of the machine cancels out)."""
+    med = lambda side, k: statistics.median(r[side].get(k, 0.0) for r in runs_)  # noqa: E731
     return {
-        "enc": {k: med(enc_runs, k) for k in ENC_STAGES + ["total"]},
-        "dec": {k: med(dec_runs, k) for k in DEC_STAGES + ["total"]},
-        "bpp": 8 * nbytes / (img.shape[0] * img.shape[1]),
+        "enc": {k: med(0, k) for k in ENC_STAGES + ["total"]},
+        "dec": {k: med(1, k) for k in DEC_STAGES + ["total"]},
+        "ratio": statistics.median(r[1]["total"] / max(r[1]["g_s"], 1e-9) for r in runs_),
+        "bpp": 8 * runs_[0][2] / pixels,
     }
 
 
@@ -103,28 +105,42 @@ def main() -> None:
           + " | ".join(f"dec {s}" for s in DEC_STAGES) + " | **decode** | decode / g_s |")
     print("|" + "---|" * (6 + len(ENC_STAGES) + len(DEC_STAGES)))
     results = {}
+    sizes = args.sizes.split(",")
+    threads = [int(t) for t in args.threads.split(",")]
+    from licodec.codec.api import _pad
+
     for label, codec in codecs:
         quality = args.quality if codec.quality_range else None
         if codec.quality_range and quality is None:
             quality = sum(codec.quality_range) / 2
-        for size in args.sizes.split(","):
+        images = {}
+        for size in sizes:
             w, h = (int(v) for v in size.split("x"))
             img = synthetic_photo(h, w) if base is None else np.tile(base, (-(-h // base.shape[0]), -(-w // base.shape[1]), 1))[:h, :w]
-            for th in (int(t) for t in args.threads.split(",")):
-                torch.set_num_threads(th)
-                r = bench(codec, img, quality, args.runs)
-                results[(label, size, th)] = r
-                e, d = r["enc"], r["dec"]
-                print(f"| {label} | {size} | {th} | {r['bpp']:.3f} | " + " | ".join(f"{e[s]:.3f}" for s in ENC_STAGES)
+            images[size] = (_pad(img), h * w)
+        # Runs interleave every size and thread count, so that drift of a shared machine
+        # hits all of them alike; the first round warms up and is dropped.
+        timed: dict = {}
+        for r in range(args.runs + 1):
+            for size in sizes:
+                for th in threads:
+                    torch.set_num_threads(th)
+                    out = run_once(codec, images[size][0], quality)
+                    if r:
+                        timed.setdefault((size, th), []).append(out)
+        for size in sizes:
+            for th in threads:
+                res = results[(label, size, th)] = summarize(timed[(size, th)], images[size][1])
+                e, d = res["enc"], res["dec"]
+                print(f"| {label} | {size} | {th} | {res['bpp']:.3f} | " + " | ".join(f"{e[s]:.3f}" for s in ENC_STAGES)
                       + f" | **{e['total']:.3f}** | " + " | ".join(f"{d[s]:.3f}" for s in DEC_STAGES)
-                      + f" | **{d['total']:.3f}** | {d['total'] / max(d['g_s'], 1e-9):.2f} |", flush=True)
-    sizes = args.sizes.split(",")
-    if len(sizes) == 2:
-        for label, _ in codecs:
-            for th in (int(t) for t in args.threads.split(",")):
-                a, b = results.get((label, sizes[0], th)), results.get((label, sizes[1], th))
-                if a and b:
-                    print(f"{label}, {th} thread(s): decode {sizes[1]} / {sizes[0]} = {b['dec']['total'] / a['dec']['total']:.2f}")
+                      + f" | **{d['total']:.3f}** | {res['ratio']:.2f} |", flush=True)
+        if len(sizes) == 2:
+            for th in threads:
+                a, b = timed[(sizes[0], th)], timed[(sizes[1], th)]
+                ratios = [rb[1]["total"] / ra[1]["total"] for ra, rb in zip(a, b)]
+                print(f"{label}, {th} thread(s): decode {sizes[1]} / {sizes[0]} = {statistics.median(ratios):.2f} "
+                      f"(median of per-round ratios; ratio of medians {results[(label, sizes[1], th)]['dec']['total'] / results[(label, sizes[0], th)]['dec']['total']:.2f})")
 
 
 if __name__ == "__main__":

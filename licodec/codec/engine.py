@@ -12,7 +12,8 @@ One function per stage, shared by the encoder and the decoder:
 Each takes a ``symbols`` callback: the encoder's rounds its real latents and writes the
 symbols, the decoder's reads them; everything else - the entropy parameters, the table
 indices, the order of the symbols - is the same code on both sides, computed in exact
-integer arithmetic (see fixed.py).
+integer arithmetic (see fixed.py); the per-step glue of the wavefront loop runs in C
+kernels where they are built (steps.py), with the same values.
 
 Wavefront schedule. With a causal k x k mask (k = 2c + 1), position (i, j) reads
 y_hat at (i', j') with i' in [i - c, i - 1] and |j' - j| <= c, or i' = i and
