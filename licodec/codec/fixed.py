@@ -246,11 +246,9 @@ class FixedLayer:
         a = self.quantize_input(a)
         digits, d = digit_rows(a)
         digits = digits.view((d,) + tuple(a.shape))
-        cols, (ho, wo), phases = self._columns(digits)
-        key = "convT" if self.transposed else "conv"
-        weights = self._ints[key][0].weights
-        (sh, sw), o = phases
-        window = weights.shape[0]
+        cols, (ho, wo), (sh, sw), matrix = self._columns(digits)
+        weights = matrix.weights
+        window, o = weights.shape
         rows, cols_per_row = cols.shape[1], cols.shape[2]
         rows_per_band = max(1, self.BAND_BYTES // max(1, d * cols_per_row * window))
         out = torch.empty(ho, wo, o // (sh * sw), dtype=torch.float64)
@@ -265,19 +263,20 @@ class FixedLayer:
             out[y0:y1] = acc[: y1 - y0, :wo]
         return out
 
-    def _columns(self, dig: Tensor) -> tuple[Tensor, tuple[int, int], tuple[tuple[int, int], int]]:
+    def _columns(self, dig: Tensor) -> tuple[Tensor, tuple[int, int], tuple[int, int], IntMatrix]:
         """Digit planes (d, H, W, C) int8 -> im2col view (d, rows, cols, ky, kx, C) int8 (no
-        copy), the output size (H', W'), and ((sh, sw), matrix columns): each im2col row
-        gives sh x sw output pixels (the sub-pixel phases of a transposed conv; 1 x 1 for a conv)."""
+        copy), the output size (H', W'), the phases (sh, sw) and the weight matrix: each
+        im2col row gives sh x sw output pixels (the sub-pixel phases of a transposed conv;
+        1 x 1 for a conv), the matrix's columns are (phase, output channel)."""
         (kh, kw), (sh, sw), (ph, pw) = self.weight.shape[2:], self.stride, self.padding
         d, h, w, c = dig.shape
         if not self.transposed:
             if "conv" not in self._ints:
-                self._ints["conv"] = (IntMatrix(self.weight.permute(2, 3, 1, 0).reshape(kh * kw * c, -1)),)  # rows (ky, kx, C)
+                self._ints["conv"] = IntMatrix(self.weight.permute(2, 3, 1, 0).reshape(kh * kw * c, -1))  # rows (ky, kx, C)
             padded = F.pad(dig, (0, 0, pw, pw, ph, ph)) if ph or pw else dig  # zero digits: value 0
             cols = padded.unfold(1, kh, sh).unfold(2, kw, sw)  # (d, H', W', C, ky, kx)
             cols = cols.permute(0, 1, 2, 4, 5, 3)  # a view; bands are copied as (ky, kx, C) rows
-            return cols, (cols.shape[1], cols.shape[2]), ((1, 1), self.weight.shape[0])
+            return cols, (cols.shape[1], cols.shape[2]), (1, 1), self._ints["conv"]
         # Sub-pixel form: output (s Y + r) only sees taps ky = r + p - s u, i.e. inputs
         # Y + u for a few offsets u. One im2col over a window of those offsets and one
         # product with a weight matrix holding, for each of the s x s output phases, its
@@ -285,7 +284,7 @@ class FixedLayer:
         ho, wo = (h - 1) * sh - 2 * ph + kh + self.output_padding[0], (w - 1) * sw - 2 * pw + kw + self.output_padding[1]
         if "convT" not in self._ints:
             self._ints["convT"] = _subpixel(self.weight, (sh, sw), (ph, pw))
-        _, (u0h, u1h), (u0w, u1w) = self._ints["convT"]
+        matrix, (u0h, u1h), (u0w, u1w) = self._ints["convT"]
         yh, yw = -(-ho // sh), -(-wo // sw)  # sub-pixel rows / columns per phase
         pad = (0, 0, max(0, -u0w), max(0, yw - 1 + u1w - (w - 1)), max(0, -u0h), max(0, yh - 1 + u1h - (h - 1)))
         padded = F.pad(dig, pad)
@@ -293,7 +292,7 @@ class FixedLayer:
         padded = padded[:, top : top + yh + u1h - u0h, left : left + yw + u1w - u0w]
         cols = padded.unfold(1, u1h - u0h + 1, 1).unfold(2, u1w - u0w + 1, 1)  # (d, yh, yw, C, uy, ux)
         cols = cols.permute(0, 1, 2, 4, 5, 3)
-        return cols, (ho, wo), ((sh, sw), sh * sw * self.weight.shape[1])
+        return cols, (ho, wo), (sh, sw), matrix
 
 
 def _subpixel(weight: Tensor, stride: tuple[int, int], padding: tuple[int, int]) -> tuple[IntMatrix, tuple[int, int], tuple[int, int]]:
@@ -355,7 +354,11 @@ class FixedNet:
             raise ValueError("one input shift per conv layer expected")
         self.input_shifts = [int(v) for v in input_shifts]
         self.ops: list = []
-        self.acts: list[str] = []  # per conv layer: the activation after it ("none", "relu", "leaky")
+        # Per conv layer, the activation after it ("none", "relu", "leaky"), for the fused
+        # step kernels (steps.py); ``fusable`` is False for other patterns (an activation
+        # first, or two in a row), which only the PyTorch path evaluates.
+        self.acts: list[str] = []
+        self.fusable = True
         it = iter(zip(self.shifts, self.input_shifts))
         for m in mods:
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -363,10 +366,11 @@ class FixedNet:
                 self.acts.append("none")
             else:
                 self.ops.append(_act(m))
-                if self.acts and not isinstance(m, nn.Identity):
-                    if self.acts[-1] != "none":
-                        raise TypeError("two activations in a row have no fixed-point form")
-                    self.acts[-1] = "relu" if isinstance(m, nn.ReLU) else "leaky"
+                if not isinstance(m, nn.Identity):
+                    if not self.acts or self.acts[-1] != "none":
+                        self.fusable = False
+                    else:
+                        self.acts[-1] = "relu" if isinstance(m, nn.ReLU) else "leaky"
         self.layers = [op for op in self.ops if isinstance(op, FixedLayer)]
 
     def __call__(self, a: Tensor) -> Tensor:

@@ -151,6 +151,6 @@ def fast_steps(state, context, extra: Tensor | None, first_rows: slice | None, p
     ep = state.ep
     if lib is None or state.mixture is not None or state.gaussian is None:
         return None
-    if not ep.ops or not isinstance(ep.ops[0], FixedLayer) or len(ep.acts) != len(ep.layers):
+    if not ep.fusable:
         return None
     return FastSteps(lib, state, context, extra, first_rows, planes, y_hat, n_max)

@@ -127,3 +127,10 @@ def test_conv_on_tiny_and_strided_inputs(value):
         ref = net(z[None].double())[0].permute(1, 2, 0)
         assert torch.equal(net.conv(z.permute(1, 2, 0)), ref)
         assert torch.equal(net.conv(z.permute(1, 2, 0).contiguous()), ref)
+
+
+def test_activation_pattern_for_the_fused_kernels():
+    net = FixedNet(nn.Sequential(conv(4, 6, 1, 1), nn.LeakyReLU(), conv(6, 5, 1, 1), nn.ReLU(), conv(5, 3, 1, 1), nn.Identity()))
+    assert net.acts == ["leaky", "relu", "none"] and net.fusable
+    assert not FixedNet(nn.Sequential(nn.ReLU(), conv(4, 6, 1, 1))).fusable
+    assert not FixedNet(nn.Sequential(conv(4, 6, 1, 1), nn.ReLU(), nn.LeakyReLU(), conv(6, 5, 1, 1))).fusable
