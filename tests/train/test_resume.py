@@ -70,6 +70,7 @@ def test_stopped_and_resumed_run_equals_uninterrupted(image_dir, tmp_path, amp, 
     cb = load_state(tmp_path / "split" / "checkpoint.safetensors")
     assert all(torch.equal(ca["model"][n], cb["model"][n]) for n in ca["model"])
     assert [(h["start_step"], h["end_step"]) for h in cb["history"]] == [(0, k), (k, 2 * k)]
+    assert all(h["lr"] == second.cfg.lr for h in cb["history"])  # each session records its learning rate
     assert [r["step"] for r in cb["val_history"]] == [r["step"] for r in ca["val_history"]]
 
 
