@@ -10,6 +10,12 @@ given, adds the parameter count and the encode/decode time of a 768x512 image (m
 --runs runs, --threads threads). Prints a Markdown table - BD-rate (PSNR and MS-SSIM dB)
 against the joint model and against measured BPG 4:4:4 of ../shared/reference/kodak_rd.json -
 and writes it with an R-D plot (all models and the paper's published curves) to --out.
+
+With --trajectory LABEL=RUN_DIR (repeatable, the joint model's run first), it also
+tabulates the training trajectory at equal steps: at every validation step that all runs
+reached, the BD-rate (PSNR) of each model against the first, from the runs' val.csv
+(held-out training photos, rates from the models' likelihoods: an estimate between
+Kodak measurements, not real files).
 """
 from __future__ import annotations
 
@@ -26,6 +32,35 @@ def _spec(text: str) -> tuple[str, Path, Path | None]:
     if len(parts) not in (2, 3):
         raise argparse.ArgumentTypeError("expected LABEL=RESULTS_JSON[=MODEL_FILE]")
     return parts[0], Path(parts[1]), Path(parts[2]) if len(parts) == 3 else None
+
+
+def trajectory(runs: list[tuple[str, Path]]) -> str:
+    """Markdown table: per common validation step, BD-rate (PSNR) of each run vs the first."""
+    import csv
+
+    from licodec.eval.bdrate import NoOverlap, bd_rate
+
+    curves = []
+    for label, run in runs:
+        by_step: dict[int, list[tuple[float, float]]] = {}
+        with open(run / "val.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                by_step.setdefault(int(row["step"]), []).append((float(row["bpp"]), float(row["psnr"])))
+        curves.append((label, by_step))
+    steps = sorted(set.intersection(*(set(c) for _, c in curves)))
+    head = ["step"] + [f"{label} vs {curves[0][0]}" for label, _ in curves[1:]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for step in steps:
+        anchor = sorted(curves[0][1][step])
+        cells = [f"{step:,}"]
+        for _, c in curves[1:]:
+            test = sorted(c[step])
+            try:
+                cells.append(f"{bd_rate([r for r, _ in anchor], [q for _, q in anchor], [r for r, _ in test], [q for _, q in test]):+.1f}%")
+            except NoOverlap:
+                cells.append("no overlap")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def time_model(path: Path, runs: int, threads: int) -> tuple[int, float, float]:
@@ -62,6 +97,8 @@ def main() -> int:
     ap.add_argument("--out", default="docs/ablation")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--trajectory", type=lambda t: (t.split("=")[0], Path(t.split("=", 1)[1])), action="append", default=[],
+                    help="LABEL=RUN_DIR of a training run (repeatable; the joint model's first)")
     args = ap.parse_args()
 
     from licodec.eval.bdrate import bd_versus
@@ -95,6 +132,8 @@ def main() -> int:
                 cells.append("n/a" if row[m] is None else f"{row[m]:+.1f}%")
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)
+    if len(args.trajectory) >= 2:
+        table += "\n\nTraining trajectory at equal steps, BD-rate (PSNR) on the runs' validation photos:\n\n" + trajectory(args.trajectory)
     print(table)
 
     out = Path(args.out)
