@@ -8,7 +8,7 @@ wall times are measured around the two calls.
 
 The result is a CompressAI-compatible JSON document::
 
-    {"name": ..., "description": ..., "model": ..., "dataset": ...,
+    {"name": ..., "description": ..., "model": ..., "dataset": ..., "weights_sha256": ...,
      "results": {"quality": [...], "bpp": [...], "psnr-rgb": [...], "ms-ssim-rgb": [...],
                  "ms-ssim-rgb-db": [...], "encoding_time": [...], "decoding_time": [...]},
      "per_image": {"kodim01.png": [{"quality", "bytes", "bpp", "psnr", "ms_ssim", ...}, ...], ...}}
@@ -130,9 +130,15 @@ def evaluate(
         raise ValueError("no images to evaluate")
     if not qualities:
         raise ValueError("no qualities to evaluate")
+    weights = None
     if compress is None or decompress is None:
         c, d = default_codec_fns(model)
         compress, decompress = compress or c, decompress or d
+        from licodec.codec import api  # noqa: PLC0415
+
+        codec = api.resolve_model(model)
+        codec.weights_id  # computes and caches the full hash on the model
+        weights = codec.model._weights_sha256
     paths = [Path(p) for p in images]
     per_image: dict[str, list[dict]] = {}
     bar = None
@@ -166,6 +172,7 @@ def evaluate(
         "description": f"licodec {model_str}: real coding (whole .lic file), 8-bit RGB output",
         "model": model_str,
         "dataset": dataset,
+        **({"weights_sha256": weights} if weights else {}),
         "n_images": len(paths),
         "qualities": list(qualities),
         "host": {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count()},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["export_run", "model_card"]
+__all__ = ["export_run", "model_card", "round_to_half", "halve_model_file"]
 
 
 def model_card(trainer) -> dict:
@@ -53,11 +53,36 @@ def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None,
     # The tails of the factorized densities bound their coding tables: fit them fully now.
     card["aux_loss"] = {"before": float(model.aux_loss().detach()), "after": sum(d.fit_quantiles() for d in model.densities())}
     if half:
-        with torch.no_grad():
-            for t in list(model.parameters()) + list(model.buffers()):
-                if t.dtype == torch.float32:
-                    t.copy_(t.half().float())
+        round_to_half(model)
         card["storage"] = "float16"
     save_model(model, path, card, build_coding_state(model), half=half)
     path.with_suffix(".json").write_text(json.dumps(card, indent=1))
     return path
+
+
+def round_to_half(model: torch.nn.Module) -> None:
+    """Round every float32 parameter and buffer of ``model`` to the nearest float16, in place."""
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.dtype == torch.float32:
+                t.copy_(t.half().float())
+
+
+def halve_model_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Write a float16 copy of the exported model ``src`` to ``dst`` (and its card to .json).
+
+    The weights are rounded to float16 and the coding tables rebuilt from the rounded model,
+    so ``dst`` is a model of its own: measure it, don't assume the float32 file's results.
+    """
+    from ..codec.tables import build_coding_state
+    from ..models.io import load_model, save_model
+
+    model, _, card = load_model(src)
+    round_to_half(model)
+    card = {k: v for k, v in card.items() if k != "kodak"}
+    card["storage"] = "float16"
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    save_model(model, dst, card, build_coding_state(model), half=True)
+    dst.with_suffix(".json").write_text(json.dumps(card, indent=1))
+    return dst

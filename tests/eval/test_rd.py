@@ -68,3 +68,6 @@ def test_with_licodecs_own_codec_api(image_dir):
     p = doc["per_image"]["img0.png"][0]
     assert p["bytes"] > 0 and p["bpp"] == pytest.approx(8 * p["bytes"] / (192 * 256))
     assert doc["results"]["quality"] == [1, 2]
+    from licodec.models.io import weights_hash
+
+    assert doc["weights_sha256"] == weights_hash(model)

@@ -124,6 +124,14 @@ def test_train_then_export(image_dir, tmp_path):
 
     img = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
     assert licodec.decompress(licodec.compress(img, model=str(half)), model=str(half), as_array=True).shape == img.shape
+    # Halving an exported float32 file gives the same weights and coding tables.
+    from licodec.train.export import halve_model_file
+    from safetensors.torch import load_file
+
+    halved = halve_model_file(again, tmp_path / "model" / "halved.safetensors")
+    a, b = load_file(str(half)), load_file(str(halved))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert read_card(halved)["storage"] == "float16"
 
 
 def test_resume_takes_the_runs_saved_settings_unless_overridden(image_dir, tmp_path):

@@ -1,0 +1,83 @@
+"""tools/ship_model.py: float16 copies and installing a model with its evaluated results."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ship():
+    spec = importlib.util.spec_from_file_location("ship_model", ROOT / "tools" / "ship_model.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def exported(tmp_path):
+    from licodec.codec.tables import build_coding_state
+    from licodec.models import registry
+    from licodec.models.io import save_model
+
+    model = registry.create("mbt2018", N=16, M=16, lambdas=[0.01, 0.05]).eval()
+    card = {"training": {"steps": 7, "pixels_seen": 700, "sessions": [{"start_step": 0, "end_step": 7}]}}
+    path = tmp_path / "export" / "tiny.safetensors"
+    path.parent.mkdir()
+    save_model(model, path, card, build_coding_state(model))
+    return path
+
+
+def _evaluate(model_path, out_dir):
+    from PIL import Image
+
+    from licodec.eval import rd
+
+    img = out_dir / "img.png"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(img)
+    doc = rd.evaluate([img], [1, 2], str(model_path), name=model_path.stem, progress=False, dataset="synthetic")
+    rd.write_json(doc, out_dir / f"{model_path.stem}.json")
+    return doc
+
+
+def test_install_keeps_tensors_and_curated_fields(ship, exported, tmp_path):
+    from safetensors.torch import load_file
+
+    from licodec.models.io import read_card
+
+    into = tmp_path / "weights"
+    into.mkdir()
+    (into / "tiny.json").write_text(json.dumps({
+        "configuration_choice": {"choice": "kept"},
+        "training": {"sessions": [{"start_step": 0, "end_step": 7, "lr": 3e-4}], "lr_schedule": "old text"},
+        "kodak_history": [{"steps": 3, "bpp": [1.0]}, {"steps": 7, "bpp": [9.0]}],
+    }))
+    doc = _evaluate(exported, tmp_path / "res")
+    assert ship.main(["install", str(exported), "--results", str(tmp_path / "res"), "--into", str(into), "--status", "s"]) == 0
+    shipped = into / "tiny.safetensors"
+    a, b = load_file(str(exported)), load_file(str(shipped))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    card = read_card(shipped)
+    assert card == json.loads((into / "tiny.json").read_text())
+    assert card["kodak"]["results"]["bpp"] == doc["results"]["bpp"] and card["kodak"]["weights_sha256"] == doc["weights_sha256"]
+    assert card["configuration_choice"] == {"choice": "kept", "status": "s"}
+    assert card["training"]["sessions"][0]["lr"] == 3e-4 and card["training"]["lr_schedule"] == "old text"
+    # The row for the same step count is replaced, earlier rows stay.
+    assert [h["steps"] for h in card["kodak_history"]] == [3, 7]
+    assert card["kodak_history"][-1]["bpp"] == [round(v, 3) for v in doc["results"]["bpp"]]
+
+
+def test_install_refuses_results_of_other_weights(ship, exported, tmp_path, capsys):
+    half = ship.main(["half", str(exported), str(tmp_path / "h" / "tiny.safetensors")])
+    assert half == 0
+    _evaluate(tmp_path / "h" / "tiny.safetensors", tmp_path / "res")
+    into = tmp_path / "weights"
+    into.mkdir()
+    assert ship.main(["install", str(exported), "--results", str(tmp_path / "res"), "--into", str(into)]) == 1
+    assert "evaluate the file you ship" in capsys.readouterr().err
+    assert not list(into.iterdir())
