@@ -1,0 +1,70 @@
+"""Compare model files on held-out training photos (real files; never Kodak).
+
+    python benchmarks/heldout.py licodec/weights/mbt2018-vr192.safetensors runs/export-anneal/mbt2018-vr192.safetensors
+
+The photos are training-set images that ``licodec train`` sets aside (``split_holdout``,
+24 by default; training validates on the first 12, so this takes images 13-18 unless told
+otherwise), center-cropped to 768x512 like a Kodak image. For each model and quality:
+bpp of the whole .lic files and the mean RGB PSNR of the decoded images. This is the
+check behind replacing a shipped model: Kodak stays for reporting only.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def center_crop(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    y0, x0 = max(0, (img.shape[0] - h) // 2), max(0, (img.shape[1] - w) // 2)
+    return img[y0:y0 + h, x0:x0 + w]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+", help="model names or files")
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "train"))
+    ap.add_argument("--holdout", type=int, default=24, help="as licodec train --holdout")
+    ap.add_argument("--images", default="12:18", help="slice of the held-out files (default 12:18)")
+    ap.add_argument("--crop", default="768x512")
+    ap.add_argument("--qualities", default="1,4,8")
+    args = ap.parse_args(argv)
+
+    import licodec
+    from licodec.codec.api import resolve_model
+    from licodec.codec.image import read_image
+    from licodec.train.data import list_images, split_holdout
+
+    a, b = (int(v) for v in args.images.split(":"))
+    files = split_holdout(list_images(args.data), args.holdout)[1][a:b]
+    w, h = (int(v) for v in args.crop.split("x"))
+    imgs = [center_crop(read_image(f)[0], w, h) for f in files]
+    quals = [float(q) for q in args.qualities.split(",")]
+    print(f"{len(imgs)} held-out photos of {args.data} ({args.images} of {args.holdout}), {args.crop} center crops")
+    print("| model | " + " | ".join(f"q{q:g} bpp | q{q:g} PSNR (dB)" for q in quals) + " |")
+    print("|---|" + "---|---|" * len(quals))
+    for spec in args.models:
+        codec = resolve_model(spec)
+        cells = []
+        for q in quals:
+            bits = pixels = 0
+            psnr = []
+            for im in imgs:
+                data = licodec.compress(im, quality=q, model=codec)
+                rec = licodec.decompress(data, model=codec, as_array=True)
+                bits += 8 * len(data)
+                pixels += im.shape[0] * im.shape[1]
+                mse = np.mean((rec.astype(np.float64) - im.astype(np.float64)) ** 2)
+                psnr.append(10 * np.log10(255.0 ** 2 / mse))
+            cells += [f"{bits / pixels:.4f}", f"{np.mean(psnr):.2f}"]
+        print(f"| {spec} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
