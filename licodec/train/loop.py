@@ -146,7 +146,9 @@ class Trainer:
         self.model: ImageCodec = create(cfg.model, N=cfg.N, M=cfg.M, lambdas=lambdas).to(self.device)
         self.model.decoder_rounding = cfg.decoder_rounding
         self.opt = torch.optim.Adam(self.model.main_parameters(), lr=cfg.lr)
-        self.aux_opt = torch.optim.Adam(self.model.aux_parameters(), lr=cfg.aux_lr)
+        # The quantiles of the factorized densities (none in a context-only model).
+        aux_params = self.model.aux_parameters()
+        self.aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
@@ -257,7 +259,8 @@ class Trainer:
             g["lr"] = self.lr_at(self.step)
         x, q = self._batch()
         self.opt.zero_grad(set_to_none=True)
-        self.aux_opt.zero_grad(set_to_none=True)
+        if self.aux_opt is not None:
+            self.aux_opt.zero_grad(set_to_none=True)
         loss, stats = self.loss(x, q)
         if not math.isfinite(stats["loss"]):
             # Stop before the optimizer spreads NaN into the weights (and the next checkpoint).
@@ -270,7 +273,8 @@ class Trainer:
         if self.cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.main_parameters(), self.cfg.clip)
         self.opt.step()
-        self.aux_opt.step()
+        if self.aux_opt is not None:
+            self.aux_opt.step()
         self.step += 1
         self.pixels += x.shape[0] * x.shape[-1] * x.shape[-2] * self.world
         stats["aux"] = aux.item()
@@ -325,7 +329,7 @@ class Trainer:
             "model_config": self.model.config,
             "model": self.model.state_dict(),
             "opt": self.opt.state_dict(),
-            "aux_opt": self.aux_opt.state_dict(),
+            "aux_opt": self.aux_opt.state_dict() if self.aux_opt is not None else None,
             "step": self.step,
             "wall": self.wall,
             "pixels": self.pixels,
@@ -368,7 +372,8 @@ class Trainer:
             )
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["opt"])
-        self.aux_opt.load_state_dict(st["aux_opt"])
+        if self.aux_opt is not None:
+            self.aux_opt.load_state_dict(st["aux_opt"])
         self.step = int(st["step"])
         self.wall = float(st["wall"])
         self.pixels = int(st["pixels"])
