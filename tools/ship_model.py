@@ -97,6 +97,12 @@ def install(args: argparse.Namespace) -> int:
         card["training"]["lr_schedule"] = args.lr_schedule
     if args.status:
         card.setdefault("configuration_choice", {})["status"] = args.status
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        try:
+            card[key] = json.loads(value)
+        except json.JSONDecodeError:
+            card[key] = value
     write_with_card(src, into / f"{name}.safetensors", card)
     print(json.dumps(card["kodak_history"][-1]))
     return 0
@@ -124,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--into", default=str(WEIGHTS), help="model folder (default licodec/weights)")
     i.add_argument("--lr-schedule", help="text for training.lr_schedule")
     i.add_argument("--status", help="text for configuration_choice.status")
+    i.add_argument("--set", action="append", metavar="KEY=VALUE", help="a top-level card field (VALUE: JSON or text)")
     i.set_defaults(fn=install)
     args = ap.parse_args(argv)
     return args.fn(args)

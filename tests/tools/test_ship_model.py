@@ -58,14 +58,14 @@ def test_install_keeps_tensors_and_curated_fields(ship, exported, tmp_path):
         "kodak_history": [{"steps": 3, "bpp": [1.0]}, {"steps": 7, "bpp": [9.0]}],
     }))
     doc = _evaluate(exported, tmp_path / "res")
-    assert ship.main(["install", str(exported), "--results", str(tmp_path / "res"), "--into", str(into), "--status", "s"]) == 0
+    assert ship.main(["install", str(exported), "--results", str(tmp_path / "res"), "--into", str(into), "--status", "s", "--set", "note=n", "--set", "x={\"a\": 1}"]) == 0
     shipped = into / "tiny.safetensors"
     a, b = load_file(str(exported)), load_file(str(shipped))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     card = read_card(shipped)
     assert card == json.loads((into / "tiny.json").read_text())
     assert card["kodak"]["results"]["bpp"] == doc["results"]["bpp"] and card["kodak"]["weights_sha256"] == doc["weights_sha256"]
-    assert card["configuration_choice"] == {"choice": "kept", "status": "s"}
+    assert card["configuration_choice"] == {"choice": "kept", "status": "s"} and card["note"] == "n" and card["x"] == {"a": 1}
     assert card["training"]["sessions"][0]["lr"] == 3e-4 and card["training"]["lr_schedule"] == "old text"
     # The row for the same step count is replaced, earlier rows stay.
     assert [h["steps"] for h in card["kodak_history"]] == [3, 7]
