@@ -25,6 +25,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm", ".pgm", ".ti
 EPILOG_COMPRESS = """examples:
   licodec compress photo.png                 writes photo.lic
   licodec compress photo.png -q 6 -o out.lic quality 1 (smallest) .. 8 (best) for the default model
+                                                (-2 .. 1: lower rates, extrapolated)
   licodec compress shots/ -o lic/            every image in a folder, into lic/
 """
 
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compress", help="images -> .lic files", description="Compress images (PNG, JPEG, WebP, ...) to .lic files.", epilog=EPILOG_COMPRESS, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders (searched recursively)")
     c.add_argument("-o", "--output", metavar="OUT", help="output file (one input) or folder (several); default: IN with suffix .lic")
-    c.add_argument("-q", "--quality", type=float, help="1 (smallest) .. L (best) for variable-rate models; default: the middle")
+    c.add_argument("-q", "--quality", type=float, help="1 (smallest trained) .. L (best) for variable-rate models, below 1 down to the model's lowest (e.g. -2): extrapolated, untrained rates; default: the middle")
     c.add_argument("--model", metavar="NAME|PATH", help="installed model name or .safetensors file (default: the installed default)")
     c.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     c.add_argument("--drop-alpha", action="store_true", help="code images with transparency without their alpha channel")

@@ -53,7 +53,8 @@ def _quality(codec: ModelCodec, quality: float | None) -> float | None:
             raise CodecError(f"model {codec.name} has a fixed rate; it takes no quality setting")
         return None
     if quality is None:
-        return float(round((rng[0] + rng[1]) / 2))
+        lo, hi = codec.trained_quality_range
+        return float(round((lo + hi) / 2))
     q = float(quality)
     if not rng[0] <= q <= rng[1]:
         raise CodecError(f"quality {q:g} outside {rng[0]:g}..{rng[1]:g} for model {codec.name}")

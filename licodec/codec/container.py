@@ -9,7 +9,7 @@
     6       1     n: length of the model name (1..64)
     7       n     model name (ASCII)
     7+n     8     weights id: first 8 bytes of SHA-256 of the model's weights
-    15+n    2     quality x 1000 (u16, big-endian), only if flag bit 2
+    15+n    2     quality x 1000 (i16, big-endian), only if flag bit 2
     ...     2     width  (u16, big-endian, 1..65535)
     ...     2     height (u16, big-endian, 1..65535)
     ...     var   byte length of every stream but the last (LEB128)
@@ -87,7 +87,9 @@ def pack(h: Header) -> bytes:
     flags = colour | (4 if h.quality is not None else 0)
     out = bytearray(MAGIC + bytes([VERSION, flags, len(name)]) + name + h.weights_id)
     if h.quality is not None:
-        out += struct.pack(">H", int(round(h.quality * 1000)))
+        if not -32.768 <= h.quality <= 32.767:
+            raise ValueError(f"quality {h.quality:g} outside -32.768..32.767")
+        out += struct.pack(">h", int(round(h.quality * 1000)))
     out += struct.pack(">HH", h.width, h.height)
     streams = [_strip(s) for s in h.streams]
     for s in streams[:-1]:
@@ -130,7 +132,7 @@ def unpack(data: bytes, stream_count=None) -> Header:
     if flags & 4:
         if pos + 2 > len(body):
             raise FormatError("truncated file (header)")
-        quality = struct.unpack(">H", body[pos : pos + 2])[0] / 1000
+        quality = struct.unpack(">h", body[pos : pos + 2])[0] / 1000
         pos += 2
     if pos + 4 > len(body):
         raise FormatError("truncated file (header)")

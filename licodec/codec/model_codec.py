@@ -71,7 +71,18 @@ class ModelCodec:
 
     @property
     def quality_range(self) -> tuple[float, float] | None:
-        """(lowest, highest) quality of a variable-rate model (1 .. number of λ), None if fixed-rate."""
+        """(lowest, highest) quality of a variable-rate model, None if fixed-rate.
+
+        Qualities 1 .. L are the trained λ; below 1 the gains extrapolate down to
+        λ_min / 8 (see :class:`licodec.models.codec.RateGains`), e.g. -2 for a grid whose
+        λ double from level to level.
+        """
+        gain = self.model.gain
+        return (1.0 + gain.lowest, float(gain.levels)) if gain is not None else None
+
+    @property
+    def trained_quality_range(self) -> tuple[float, float] | None:
+        """(1, L): the qualities whose λ the model was trained at; None if fixed-rate."""
         return (1.0, float(self.model.gain.levels)) if self.model.gain is not None else None
 
     @property
@@ -79,7 +90,7 @@ class ModelCodec:
         return self.state.z is not None
 
     def _q(self, quality: float | None) -> Tensor | None:
-        """Quality 1..L -> gain level 0..L-1 (None for a fixed-rate model)."""
+        """Quality q -> gain level q - 1 (None for a fixed-rate model)."""
         if self.model.gain is None:
             return None
         return torch.tensor([float(quality) - 1.0])

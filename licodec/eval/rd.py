@@ -49,10 +49,10 @@ def default_codec_fns(model: Any = None) -> tuple[CompressFn, DecompressFn]:
 
 
 def default_qualities(model: Any = None) -> list:
-    """Every integer quality of a variable-rate model (1..L); ``[None]`` for a fixed-rate one."""
+    """Every trained integer quality of a variable-rate model (1..L); ``[None]`` for a fixed-rate one."""
     from licodec.codec import api  # noqa: PLC0415
 
-    rng = api.resolve_model(model).quality_range
+    rng = api.resolve_model(model).trained_quality_range
     if rng is None:
         return [None]
     import math

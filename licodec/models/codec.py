@@ -30,8 +30,15 @@ class RateGains(nn.Module):
     """Per-level channel gains on y and inverse gains before g_s.
 
     ``lambdas`` (L,), increasing. Gains start at sqrt(lambda / lambda_mid) (step size of
-    the quantizer ~ lambda^-1/2), inverse gains at the reciprocal.
+    the quantizer ~ lambda^-1/2), inverse gains at the reciprocal. Fractional levels
+    interpolate the log gains between neighbours. Below level 0 the log gains extrapolate
+    the line through levels 0 and 1, down to λ_min / ``EXTRAPOLATE`` (:attr:`lowest`):
+    rates below the trained range, untrained but continuous with it (training samples
+    levels 0 .. L-1 only).
     """
+
+    EXTRAPOLATE = 8.0
+    """How far below the smallest trained λ the gains may extrapolate (a ratio of λ)."""
 
     def __init__(self, lambdas: list[float], M: int) -> None:
         super().__init__()
@@ -47,9 +54,15 @@ class RateGains(nn.Module):
     def levels(self) -> int:
         return int(self.lambdas.numel())
 
+    @property
+    def lowest(self) -> float:
+        """The lowest level (<= 0): whole levels below 0 within λ_min / EXTRAPOLATE."""
+        step = math.log(float(self.lambdas[1]) / float(self.lambdas[0]))
+        return -float(math.floor(math.log(self.EXTRAPOLATE) / step + 1e-9))
+
     def _interp(self, table: Tensor, q: Tensor) -> Tensor:
-        q = q.to(table.dtype).clamp(0, self.levels - 1)
-        i = torch.clamp(torch.floor(q).long(), max=self.levels - 2)
+        q = q.to(table.dtype).clamp(self.lowest, self.levels - 1)
+        i = torch.clamp(torch.floor(q).long(), min=0, max=self.levels - 2)
         t = (q - i.to(q.dtype))[:, None]
         return torch.exp(table[i] * (1 - t) + table[i + 1] * t)
 

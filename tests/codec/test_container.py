@@ -104,3 +104,14 @@ def test_decoder_survives_garbage_with_valid_checksum(model, small_file, payload
         assert out.shape == (h.height, h.width, 3)
     except (FormatError, CodecError):
         pass
+
+
+@pytest.mark.parametrize("quality", [-2.5, 0.0, 1.25, 32.767])
+def test_quality_field_is_signed(quality):
+    h = Header("m", b"\1" * 8, 16, 16, streams=[b"\0\0\0\1", b"\0\0\0\1"], quality=quality)
+    assert unpack(pack(h), lambda name: 2).quality == quality
+
+
+def test_quality_outside_the_field_is_refused():
+    with pytest.raises(ValueError, match="quality 40 outside"):
+        pack(Header("m", b"\1" * 8, 16, 16, streams=[b"\0\0\0\1"], quality=40.0))

@@ -63,3 +63,22 @@ def test_quality_changes_rate_and_is_recorded():
     assert sizes[0] != sizes[1]
     h = unpack(licodec.compress(img, quality=1.25, model=model), lambda name: 2)
     assert h.quality == 1.25
+
+
+def test_extrapolated_quality_below_the_trained_range():
+    """Qualities below 1 (the smallest trained λ) extrapolate the gains: smaller files,
+    stored as a negative or zero quality, decoded exactly; below the lowest is refused."""
+    from licodec.codec.api import CodecError
+
+    model = make_model("mbt2018-mean")  # λ 3.7x apart: one level below, quality 0
+    codec = resolve_model(model)
+    assert codec.quality_range == (0.0, 3.0) and codec.trained_quality_range == (1.0, 3.0)
+    img = photo(64, 64)
+    low, trained = (licodec.compress(img, quality=q, model=model) for q in (0.0, 1.0))
+    assert len(low) < len(trained)
+    assert unpack(low, lambda name: 2).quality == 0.0
+    streams, y_enc = codec.encode(_pad(img), 0.0)
+    assert torch.equal(codec.decode_latents(streams, 4, 4), y_enc)
+    assert licodec.decompress(low, model=model, as_array=True).shape == img.shape
+    with pytest.raises(CodecError, match="outside 0..3"):
+        licodec.compress(img, quality=-0.5, model=model)

@@ -56,3 +56,20 @@ def test_variable_rate_gains_interpolate():
     torch.testing.assert_close(lam, torch.tensor([0.0018, 0.0932]))
     out = model(torch.rand(1, 3, 64, 64), q=1.5)
     assert out["x_hat"].shape == (1, 3, 64, 64)
+
+
+def test_variable_rate_gains_extrapolate_below_the_trained_range():
+    model = create("mbt2018", **SMALL, lambdas=[0.0018, 0.0067, 0.025, 0.0932])
+    gain = model.gain
+    assert gain.lowest == -1.0  # 0.0018 / 8 lies between one and two steps of 3.7x below
+    g0, i0 = gain.gains(torch.tensor([0.0]))
+    g1, i1 = gain.gains(torch.tensor([1.0]))
+    gm, im = gain.gains(torch.tensor([-1.0]))
+    torch.testing.assert_close(gm, g0 * g0 / g1)
+    torch.testing.assert_close(im, i0 * i0 / i1)
+    torch.testing.assert_close(gain.gains(torch.tensor([-5.0]))[0], gm)  # clamped at the lowest level
+    torch.testing.assert_close(model.lmbda(torch.tensor([-1.0])), torch.tensor([0.0018 ** 2 / 0.0067]))
+    # CompressAI's grid (about 1.9x per level) and a doubling grid extrapolate three levels (λ/8).
+    assert create("mbt2018", **SMALL, lambdas=[0.0018, 0.0035, 0.0067, 0.013]).gain.lowest == -3.0
+    assert create("mbt2018", **SMALL, lambdas=[0.01, 0.02, 0.04]).gain.lowest == -3.0
+    assert create("mbt2018", **SMALL, lambdas=[0.001, 0.01]).gain.lowest == 0.0
