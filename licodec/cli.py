@@ -117,6 +117,30 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _describe_model_file(path: Path) -> str:
+    """One line from a model file's config and card: architecture, λ, steps, Kodak rates."""
+    import json
+
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        cfg, card = json.loads(meta.get("licodec_config", "{}")), json.loads(meta.get("licodec_card", "{}"))
+    except Exception as exc:  # an unreadable file is listed, not fatal
+        return f"unreadable ({exc.__class__.__name__})"
+    parts = [f"{cfg.get('name', '?')} N={cfg.get('N', '?')} M={cfg.get('M', '?')}"]
+    lambdas = cfg.get("lambdas")
+    parts.append(f"qualities 1..{len(lambdas)} (λ {min(lambdas):.4g}..{max(lambdas):.4g})" if lambdas else "fixed rate")
+    steps = card.get("training", {}).get("steps")
+    if steps is not None:
+        parts.append(f"{steps:,} training steps")
+    bpp = card.get("kodak", {}).get("results", {}).get("bpp")
+    if bpp:
+        parts.append(f"Kodak {min(bpp):.2f}..{max(bpp):.2f} bpp")
+    return ", ".join(parts)
+
+
 def cmd_models(args) -> int:
     from .codec import zoo
     from .models import names
@@ -126,6 +150,7 @@ def cmd_models(args) -> int:
     print("installed models:" if inst else "installed models: none")
     for name, path in inst.items():
         print(f"  {name}{' (default)' if name == default else ''}: {path}")
+        print(f"      {_describe_model_file(path)}")
     print("architectures: " + ", ".join(names()))
     return 0
 

@@ -39,6 +39,12 @@ def names() -> list[str]:
     return list(_REGISTRY)
 
 
+def citation(name: str) -> str:
+    """The paper behind an architecture: the first paragraph of its builder's docstring, one line."""
+    doc = (_REGISTRY[name].__doc__ or "").strip()
+    return " ".join(doc.split("\n\n")[0].split())
+
+
 def create(name: str, N: int = 192, M: int = 192, lambdas: list[float] | None = None, **kwargs) -> ImageCodec:
     """Build an untrained model. ``lambdas`` (increasing) makes it variable-rate."""
     try:

@@ -11,12 +11,14 @@ __all__ = ["export_run", "model_card", "round_to_half", "halve_model_file"]
 
 
 def model_card(trainer) -> dict:
+    from ..models.registry import citation
+
     cfg = trainer.cfg
     n_params = sum(p.numel() for p in trainer.model.parameters())
     return {
         "architecture": trainer.model.config,
         "parameters": n_params,
-        "paper": "Minnen, Ballé & Toderici, Joint Autoregressive and Hierarchical Priors for Learned Image Compression, NeurIPS 2018",
+        "paper": citation(trainer.model.name),
         "training": {
             "data": cfg.data,
             "metric": cfg.metric,

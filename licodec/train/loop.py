@@ -121,6 +121,17 @@ def _dist_info() -> tuple[int, int, int]:
     return 0, 1, 0
 
 
+def same_architecture(a: dict, b: dict) -> bool:
+    """Two model configs describe the same model: equal, but λ within 0.1% (a float16 model
+    file stores its λ grid rounded to float16, e.g. 0.18 as 0.180054)."""
+    la, lb = a.get("lambdas"), b.get("lambdas")
+    if {k: v for k, v in a.items() if k != "lambdas"} != {k: v for k, v in b.items() if k != "lambdas"}:
+        return False
+    if la is None or lb is None:
+        return la is None and lb is None
+    return len(la) == len(lb) and all(math.isclose(x, y, rel_tol=1e-3) for x, y in zip(la, lb))
+
+
 class Trainer:
     """Owns model, optimizers, data and the run folder; ``run()`` trains until ``steps``."""
 
@@ -204,7 +215,7 @@ class Trainer:
         from ..models.io import load_model
 
         model, _, card = load_model(path)
-        if model.config != self.model.config:
+        if not same_architecture(model.config, self.model.config):
             raise ValueError(f"--init {path}: model {model.config} differs from the run's {self.model.config}")
         self.model.load_state_dict(model.state_dict())
         training = card.get("training", {})

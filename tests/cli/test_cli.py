@@ -114,3 +114,15 @@ def test_help_of_every_subcommand():
     r = run_cli("--help")
     for sub in ["compress", "decompress", "info", "train", "eval", "plot", "bench-classical"]:
         assert sub in r.stdout
+
+
+def test_models_lists_installed_files_with_their_card(model_file, tmp_path, capsys):
+    (tmp_path / "broken.safetensors").write_bytes(b"not a model")
+    env = {"LICODEC_MODEL_PATH": f"{model_file.parent}{os.pathsep}{tmp_path}"}
+    r = run_cli("models", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.strip().startswith("tiny:"))
+    assert lines[i + 1].strip() == "mbt2018 N=16 M=16, qualities 1..3 (λ 0.0067..0.0932)"
+    j = next(k for k, line in enumerate(lines) if line.strip().startswith("broken:"))
+    assert lines[j + 1].strip().startswith("unreadable")

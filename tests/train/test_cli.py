@@ -161,5 +161,8 @@ def test_every_architecture_trains_resumes_and_exports(arch, image_dir, tmp_path
     assert main(["--out", out, "--resume", "--steps", "3", "--device", "cpu", "--no-progress", "--export", str(path)]) == 0
     model, _, card = load_model(path)
     assert model.config["name"] == arch and card["training"]["steps"] == 3
+    from licodec.models.registry import citation
+
+    assert card["paper"] == citation(arch) and "2018" in card["paper"]
     img = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
     assert licodec.decompress(licodec.compress(img, model=str(path)), model=str(path), as_array=True).shape == img.shape

@@ -26,3 +26,24 @@ def test_warm_start_refuses_another_architecture(tmp_path, image_dir):
     model_file = export_run(first, tmp_path / "a" / "model.safetensors")
     with pytest.raises(ValueError, match="differs"):
         Trainer(tiny_config(image_dir, tmp_path / "b", M=24, init=str(model_file)))
+
+
+def test_warm_start_from_a_float16_file(tmp_path, image_dir):
+    """A float16 file stores its λ grid rounded (0.18 -> 0.180054): still the same model."""
+    first = Trainer(tiny_config(image_dir, tmp_path / "a", steps=2, lambdas=[0.0018, 0.18]))
+    first.run()
+    model_file = export_run(first, tmp_path / "a" / "half.safetensors", half=True)
+    second = Trainer(tiny_config(image_dir, tmp_path / "b", steps=3, lambdas=[0.0018, 0.18], init=str(model_file)))
+    assert second.step == 2
+    with pytest.raises(ValueError, match="differs"):
+        Trainer(tiny_config(image_dir, tmp_path / "c", lambdas=[0.0018, 0.2], init=str(model_file)))
+
+
+def test_same_architecture():
+    from licodec.train.loop import same_architecture
+
+    a = {"name": "mbt2018", "N": 8, "M": 8, "lambdas": [0.0018, 0.18]}
+    assert same_architecture(a, {**a, "lambdas": [0.00179958, 0.180054]})
+    assert not same_architecture(a, {**a, "lambdas": [0.0018]})
+    assert not same_architecture(a, {**a, "M": 16})
+    assert not same_architecture(a, {k: v for k, v in a.items() if k != "lambdas"})
