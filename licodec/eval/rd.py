@@ -130,12 +130,13 @@ def evaluate(
         raise ValueError("no images to evaluate")
     if not qualities:
         raise ValueError("no qualities to evaluate")
-    weights = None
     if compress is None or decompress is None:
         c, d = default_codec_fns(model)
         compress, decompress = compress or c, decompress or d
-        from licodec.codec import api  # noqa: PLC0415
+    weights = None
+    from licodec.codec import api  # noqa: PLC0415
 
+    if compress is api.compress:  # licodec's own coding: record which weights were measured
         codec = api.resolve_model(model)
         codec.weights_id  # computes and caches the full hash on the model
         weights = codec.model._weights_sha256
