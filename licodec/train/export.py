@@ -1,6 +1,7 @@
 """Export a trained run: model weights (safetensors), coding tables, JSON model card."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -51,7 +52,10 @@ def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None,
     card.update(card_extra or {})
     from ..codec.tables import build_coding_state
 
-    model = trainer.model.eval()
+    # A float32 CPU copy: the trainer's model stays as it is (device, precision, mode), and
+    # the coding tables come from CPU arithmetic whatever device trained the model (a CUDA
+    # run exports the same way as a CPU one).
+    model = copy.deepcopy(trainer.model).cpu().float().eval()
     # The tails of the factorized densities bound their coding tables: fit them fully now.
     card["aux_loss"] = {"before": float(model.aux_loss().detach()), "after": sum(d.fit_quantiles() for d in model.densities())}
     if half:

@@ -376,10 +376,12 @@ class Trainer:
         return load_state_bytes(data if self.rank == 0 else buf.cpu().numpy().tobytes())
 
     def _apply(self, st: dict, path: Path) -> None:
-        if st.get("model_config") != self.model.config:
+        saved = st.get("model_config")
+        if not isinstance(saved, dict) or not same_architecture(saved, self.model.config):
             raise ValueError(
-                f"{path} holds a {_describe(st.get('model_config'))} model, but the settings ask for a "
-                f"{_describe(self.model.config)} one: resume with the run's settings or use a new --out"
+                f"{path} holds a {_describe(saved)} model, but the settings ask for a "
+                f"{_describe(self.model.config)} one{_differences(saved, self.model.config)}: "
+                "resume with the run's settings or use a new --out"
             )
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["opt"])
@@ -494,6 +496,14 @@ def _describe(cfg) -> str:
         return "different"
     rate = f"{len(cfg['lambdas'])}-level variable-rate" if cfg.get("lambdas") else "fixed-rate"
     return f"{cfg.get('name')} N={cfg.get('N')} M={cfg.get('M')} {rate}"
+
+
+def _differences(a, b) -> str:
+    """' (N 192 != 128, ...)': the settings two model configs disagree on, for error messages."""
+    if not isinstance(a, dict):
+        return ""
+    keys = [k for k in sorted(set(a) | set(b), key=str) if a.get(k) != b.get(k)]
+    return f" ({', '.join(f'{k} {a.get(k)} != {b.get(k)}' for k in keys)})" if keys else ""
 
 
 def _truncate_csv(path: Path, step: int) -> None:

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from licodec.models.io import load_model
 from licodec.train.export import export_run
 from licodec.train.loop import Trainer
 from tests.train.conftest import tiny_config
@@ -14,7 +15,8 @@ def test_warm_start_from_export(tmp_path, image_dir):
 
     second = Trainer(tiny_config(image_dir, tmp_path / "b", steps=9, init=str(model_file)))
     assert second.step == 6 and second.pixels == first.pixels and len(second.history) == len(first.history)
-    for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
+    exported = load_model(model_file)[0]
+    for (name, a), b in zip(exported.state_dict().items(), second.model.state_dict().values()):
         assert torch.equal(a, b), name
     second.run()
     assert second.step == 9 and len(second.history) == len(first.history) + 1
@@ -37,6 +39,35 @@ def test_warm_start_from_a_float16_file(tmp_path, image_dir):
     assert second.step == 2
     with pytest.raises(ValueError, match="differs"):
         Trainer(tiny_config(image_dir, tmp_path / "c", lambdas=[0.0018, 0.2], init=str(model_file)))
+
+
+def test_resume_a_run_started_from_a_float16_file(tmp_path, image_dir):
+    """The run's model takes the file's rounded λ grid; its checkpoint still resumes under the
+    flags that started it (a CUDA run died on exactly this: the exact grid was refused)."""
+    first = Trainer(tiny_config(image_dir, tmp_path / "a", steps=2, lambdas=[0.0018, 0.18]))
+    first.run()
+    model_file = export_run(first, tmp_path / "a" / "half.safetensors", half=True)
+    cfg = dict(steps=4, lambdas=[0.0018, 0.18], init=str(model_file))
+    second = Trainer(tiny_config(image_dir, tmp_path / "b", **cfg))
+    second.run(stop_after=1)
+    second.save()
+    third = Trainer(tiny_config(image_dir, tmp_path / "b", **cfg), resume=True)
+    assert third.step == 3
+    with pytest.raises(ValueError, match=r"\(M 16 != 24"):
+        Trainer(tiny_config(image_dir, tmp_path / "b", **{**cfg, "M": 24}), resume=True)
+
+
+def test_export_leaves_the_trainer_model_alone(tmp_path, image_dir):
+    """Export works on a float32 CPU copy (tables come from CPU arithmetic whatever the training
+    device): the run's own model keeps its weights, quantiles and mode."""
+    first = Trainer(tiny_config(image_dir, tmp_path / "a", steps=2))
+    first.run()
+    first.model.train()
+    before = {k: v.clone() for k, v in first.model.state_dict().items()}
+    export_run(first, tmp_path / "a" / "half.safetensors", half=True)
+    assert first.model.training
+    for k, v in first.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
 
 
 def test_same_architecture():
