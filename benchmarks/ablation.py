@@ -11,7 +11,8 @@ given, adds the parameter count and the encode/decode time of a 768x512 image (m
 against the joint model and against measured BPG 4:4:4 of ../shared/reference/kodak_rd.json -
 and writes it with an R-D plot (all models and the paper's published curves) to --out.
 
-With --trajectory LABEL=RUN_DIR (repeatable, the joint model's run first), it also
+With --trajectory LABEL=RUN_DIR or LABEL=MODEL (repeatable, the joint model's first; a
+model file's card holds its run's validation log), it also
 tabulates the training trajectory at equal steps: at every validation step that all runs
 reached, the BD-rate (PSNR) of each model against the first, from the runs' val.csv
 (held-out training photos, rates from the models' likelihoods: an estimate between
@@ -34,18 +35,32 @@ def _spec(text: str) -> tuple[str, Path, Path | None]:
     return parts[0], Path(parts[1]), Path(parts[2]) if len(parts) == 3 else None
 
 
-def trajectory(runs: list[tuple[str, Path]]) -> str:
-    """Markdown table: per common validation step, BD-rate (PSNR) of each run vs the first."""
+def validation_rows(source: str) -> list[dict]:
+    """A run's validation log: RUN_DIR/val.csv, or the ``validation`` of a model file's card
+    (a path or an installed model's name; exports keep their run's whole validation log)."""
     import csv
 
+    if (Path(source) / "val.csv").is_file():
+        with open(Path(source) / "val.csv", newline="") as f:
+            return list(csv.DictReader(f))
+    from licodec.codec import zoo
+    from licodec.models.io import read_card
+
+    path = Path(source) if Path(source).is_file() else zoo.installed().get(source)
+    if path is None:
+        raise SystemExit(f"--trajectory {source}: neither a run folder with val.csv, a model file nor an installed model")
+    return read_card(path).get("validation", [])
+
+
+def trajectory(runs: list[tuple[str, str]]) -> str:
+    """Markdown table: per common validation step, BD-rate (PSNR) of each run vs the first."""
     from licodec.eval.bdrate import NoOverlap, bd_rate
 
     curves = []
-    for label, run in runs:
+    for label, source in runs:
         by_step: dict[int, list[tuple[float, float]]] = {}
-        with open(run / "val.csv", newline="") as f:
-            for row in csv.DictReader(f):
-                by_step.setdefault(int(row["step"]), []).append((float(row["bpp"]), float(row["psnr"])))
+        for row in validation_rows(source):
+            by_step.setdefault(int(row["step"]), []).append((float(row["bpp"]), float(row["psnr"])))
         curves.append((label, by_step))
     steps = sorted(set.intersection(*(set(c) for _, c in curves)))
     head = ["step"] + [f"{label} vs {curves[0][0]}" for label, _ in curves[1:]]
@@ -97,8 +112,8 @@ def main() -> int:
     ap.add_argument("--out", default="docs/ablation")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--trajectory", type=lambda t: (t.split("=")[0], Path(t.split("=", 1)[1])), action="append", default=[],
-                    help="LABEL=RUN_DIR of a training run (repeatable; the joint model's first)")
+    ap.add_argument("--trajectory", type=lambda t: tuple(t.split("=", 1)), action="append", default=[],
+                    help="LABEL=RUN_DIR or LABEL=MODEL (file or installed name: its card's validation log); repeatable, the joint model's first")
     args = ap.parse_args()
 
     from licodec.eval.bdrate import bd_versus
