@@ -21,7 +21,7 @@
 set -u
 D=${GPU_DATA:-/data}
 send() {  # split exports into $OUT while they fit (56 MiB a call, under the 64 MiB limit)
-    local total=0 name size
+    local total=0 name size f
     for name in "$@"; do
         f="$D/$name.safetensors"
         [ -f "$f" ] || { echo "no export $name"; continue; }
