@@ -13,6 +13,16 @@ codecs improve ever more slowly with training, so the straight line is a lower b
 compute, not an estimate; and the later exports include learning-rate drops and annealing,
 which move a model more than steps do. The history stores bpp to 3 decimals and PSNR to 2,
 so BD-rates here can differ from the full evaluation's by a few tenths of a percent.
+
+    python benchmarks/trajectory.py --run "H100, 256^2 x 16=docs/results/gpu-h100-2026-11-24" \
+        --val-plot docs/results/validation.png
+
+adds the validation trajectory: the held-out training photos (never Kodak) that every run
+validates on, as BD-PSNR against the card's last validation (the shipped model) per
+validation step and pixels seen, for the card's own history and for each run folder given
+(its ``train.csv`` maps steps to pixels seen, its ``val.csv`` holds the validations), e.g.
+a continuation of the shipped model on other hardware or with another recipe. It measures
+what further training buys, on the same photos, where no Kodak export exists.
 """
 from __future__ import annotations
 
@@ -54,11 +64,68 @@ def fit_parity(rows: list[dict]) -> tuple[float, float, float | None]:
     return float(a), float(b), (10 ** (-a / b) if b > 0 else None)
 
 
+def card_validation(card: dict) -> dict[int, tuple[int, list[float], list[float]]]:
+    """The card's validation history: {step: (pixels seen, bpp per level, PSNR per level)}.
+
+    The card's runs use one crop and batch throughout (``training.crop``,
+    ``batch_per_process``, ``world`` of each session), so pixels = step x batch x crop^2.
+    """
+    t = card["training"]
+    per_step = t["crop"] ** 2 * t["batch_per_process"] * max(s.get("world", 1) for s in t["sessions"])
+    return _group(card["validation"], lambda step: step * per_step)
+
+
+def run_validation(run: Path) -> dict[int, tuple[int, list[float], list[float]]]:
+    """A run folder's validation (``val.csv``) with pixels seen from its ``train.csv`` (interpolated)."""
+    import csv
+
+    with open(run / "train.csv") as f:
+        train = [(int(r["step"]), int(r["pixels"])) for r in csv.DictReader(f)]
+    with open(run / "val.csv") as f:
+        val = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    steps, pixels = np.array(train).T
+
+    def px(step: int) -> int:
+        return int(np.interp(step, steps, pixels))
+
+    return _group(val, px)
+
+
+def _group(entries: list[dict], pixels_of) -> dict[int, tuple[int, list[float], list[float]]]:
+    out: dict[int, tuple[int, list[float], list[float]]] = {}
+    for e in sorted(entries, key=lambda e: (int(e["step"]), int(e["level"]))):
+        step = int(e["step"])
+        if step not in out:
+            out[step] = (pixels_of(step), [], [])
+        out[step][1].append(float(e["bpp"]))
+        out[step][2].append(float(e["psnr"]))
+    return out
+
+
+def validation_gain(curves: dict[int, tuple[int, list[float], list[float]]], ref: tuple[list[float], list[float]]) -> list[tuple[int, int, float, float]]:
+    """(step, pixels, BD-rate %, BD-PSNR dB) of each validation against ``ref`` = (bpp, psnr).
+
+    Validations whose R-D curve does not overlap the reference enough (early training) are skipped.
+    """
+    from licodec.eval.bdrate import bd_quality, bd_rate
+
+    rows = []
+    for step, (px, bpp, psnr) in sorted(curves.items()):
+        try:
+            rows.append((step, px, bd_rate(ref[0], ref[1], bpp, psnr), bd_quality(ref[0], ref[1], bpp, psnr)))
+        except ValueError:
+            continue
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--card", default=str(ROOT / "licodec" / "weights" / "mbt2018-vr192.json"))
     ap.add_argument("--reference", default=str(ROOT.parent / "shared" / "reference" / "kodak_rd.json"))
     ap.add_argument("--plot", help="write BD-PSNR against pixels seen to this PNG")
+    ap.add_argument("--run", action="append", default=[], metavar="LABEL=DIR",
+                    help="a run folder (train.csv, val.csv) whose validation to compare with the card's (repeatable)")
+    ap.add_argument("--val-plot", help="write the validation trajectories (BD-PSNR vs the shipped model) to this PNG")
     args = ap.parse_args(argv)
     card = json.loads(Path(args.card).read_text())
     reference = json.loads(Path(args.reference).read_text())
@@ -79,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         if parity is not None:
             print(f"extrapolated BPG parity: {parity / 1e9:,.0f} Gpixel = {parity / (t['crop'] ** 2 * t['batch_per_process']):,.0f} "
                   f"steps of {t['batch_per_process']} x {t['crop']}^2 crops, {parity / rate / 3600:,.0f} h at this run's throughput")
+    if args.run or args.val_plot:
+        validation_report(card, args.run, args.val_plot)
     if args.plot:
         import matplotlib
 
@@ -103,6 +172,44 @@ def main(argv: list[str] | None = None) -> int:
         fig.savefig(args.plot, dpi=120)
         print(f"wrote {args.plot}")
     return 0
+
+
+def validation_report(card: dict, runs: list[str], plot: str | None) -> None:
+    """Print (and plot) the validation trajectories of the card and of each ``LABEL=DIR`` run."""
+    own = card_validation(card)
+    last = max(own)
+    ref = (own[last][1], own[last][2])
+    t = card["training"]
+    series = [(f"the card's run ({t['batch_per_process']} x {t['crop']}^2)", validation_gain(own, ref))]
+    for spec in runs:
+        label, sep, folder = spec.partition("=")
+        if not sep:
+            raise SystemExit(f"--run wants LABEL=DIR, got {spec!r}")
+        series.append((label, validation_gain(run_validation(Path(folder)), ref)))
+    print(f"\nvalidation (held-out training photos, never Kodak): BD vs the card's step {last:,}\n")
+    print("| run | step | pixels seen | BD-rate | BD-PSNR |")
+    print("|---|---|---|---|---|")
+    for label, rows in series:
+        for step, px, rate, dq in rows:
+            print(f"| {label} | {step:,} | {px / 1e9:.2f} G | {rate:+.1f}% | {dq:+.2f} dB |")
+    if plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for label, rows in series:
+            if rows:
+                ax.semilogx([r[1] for r in rows], [r[3] for r in rows], "o-", ms=3, label=label)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xlabel("training pixels seen")
+        ax.set_ylabel(f"validation BD-PSNR vs step {last:,} (dB)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(plot, dpi=120)
+        print(f"wrote {plot}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""benchmarks/trajectory.py: the validation trajectories of a card and of run folders."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def traj():
+    spec = importlib.util.spec_from_file_location("trajectory", ROOT / "benchmarks" / "trajectory.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+BPP = [0.2, 0.4, 0.8, 1.6]
+
+
+def _val(step, gain_db):
+    """One validation: a curve 6 dB per doubling of the rate, shifted by gain_db."""
+    return [{"step": step, "level": i, "lambda": 0.01 * 2**i, "bpp": b, "psnr": 25.0 + 6 * i + gain_db} for i, b in enumerate(BPP)]
+
+
+def _card():
+    return {
+        "training": {"crop": 128, "batch_per_process": 8, "sessions": [{"world": 1}]},
+        "validation": _val(1000, -2.0) + _val(2000, 0.0),
+    }
+
+
+def test_card_validation_pixels_and_gain(traj):
+    curves = traj.card_validation(_card())
+    assert curves[1000][0] == 1000 * 8 * 128**2
+    assert curves[2000][1] == BPP
+    rows = traj.validation_gain(curves, (curves[2000][1], curves[2000][2]))
+    (s1, _, rate1, dq1), (s2, _, rate2, dq2) = rows
+    assert (s1, s2) == (1000, 2000)
+    assert dq1 == pytest.approx(-2.0, abs=1e-6) and rate1 > 0
+    assert dq2 == pytest.approx(0.0, abs=1e-9) and rate2 == pytest.approx(0.0, abs=1e-9)
+
+
+def test_run_folder_interpolates_pixels(traj, tmp_path):
+    (tmp_path / "train.csv").write_text("step,wall_s,pixels\n2000,1,100\n4000,2,300\n")
+    rows = _val(3000, 0.5)
+    (tmp_path / "val.csv").write_text("step,level,lambda,bpp,psnr\n" + "".join(
+        f"{r['step']},{r['level']},{r['lambda']},{r['bpp']},{r['psnr']}\n" for r in rows))
+    curves = traj.run_validation(tmp_path)
+    assert curves[3000][0] == 200
+    ref = traj.card_validation(_card())[2000]
+    (step, px, rate, dq), = traj.validation_gain(curves, (ref[1], ref[2]))
+    assert (step, px) == (3000, 200) and dq == pytest.approx(0.5, abs=1e-6) and rate < 0
+
+
+def test_non_overlapping_validation_is_skipped(traj):
+    curves = {10: (1, [5.0, 6.0], [10.0, 11.0])}
+    assert traj.validation_gain(curves, (BPP, [25.0, 31.0, 37.0, 43.0])) == []
+
+
+def test_cli_prints_table_and_plot(traj, tmp_path, capsys):
+    card = tmp_path / "card.json"
+    c = _card()
+    c["kodak_history"] = []
+    c["training"].update({"pixels_seen": 1, "wall_time_s": 1.0})
+    c["training"]["sessions"][0]["device"] = "cpu"
+    card.write_text(json.dumps(c))
+    ref = tmp_path / "ref.json"
+    ref.write_text(json.dumps({k: {"bpp": BPP, "psnr": [25, 31, 37, 43]} for k in traj.ANCHORS.values()}))
+    png = tmp_path / "val.png"
+    assert traj.main(["--card", str(card), "--reference", str(ref), "--val-plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "| the card's run (8 x 128^2) | 1,000 |" in out and png.stat().st_size > 0
