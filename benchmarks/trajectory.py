@@ -64,6 +64,19 @@ def fit_parity(rows: list[dict]) -> tuple[float, float, float | None]:
     return float(a), float(b), (10 ** (-a / b) if b > 0 else None)
 
 
+def sessions_table(training: dict) -> str:
+    """Markdown table of a card's training sessions: device, steps, pixels, wall time, throughput, lr."""
+    per_step = training["crop"] ** 2 * training["batch_per_process"]
+    lines = ["| segment | device | steps | Gpixel | wall time | steps/s | Mpixel/s | lr |", "|---|---|---|---|---|---|---|---|"]
+    for i, s in enumerate(training["sessions"], 1):
+        steps = s["end_step"] - s["start_step"]
+        px = steps * per_step * s.get("world", 1)
+        wall = s["wall_s"]
+        lines.append(f"| {i} | {s['device']} | {s['start_step']:,}-{s['end_step']:,} | {px / 1e9:.2f} | {wall / 3600:.2f} h | "
+                     f"{steps / wall:.2f} | {px / wall / 1e6:.3f} | {s.get('lr', '')} |")
+    return "\n".join(lines)
+
+
 def card_validation(card: dict) -> dict[int, tuple[int, list[float], list[float]]]:
     """The card's validation history: {step: (pixels seen, bpp per level, PSNR per level)}.
 
@@ -137,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['steps']:,} | {r['pixels'] / 1e9:.2f} G | {r['min_bpp']:.3f} | "
               + " | ".join(f"{r[k]:+.1f}%" for k in ANCHORS) + f" | {r['bd_psnr_bpg']:+.2f} dB |")
     t = card["training"]
+    print("\ntraining segments (one process each, from the card; wall time counts validation, checkpoints and pauses):\n")
+    print(sessions_table(t))
     rate = t["pixels_seen"] / t["wall_time_s"]
     print(f"\nthroughput of the run so far: {t['pixels_seen'] / 1e9:.2f} Gpixel in {t['wall_time_s'] / 3600:.1f} h "
           f"= {rate / 1e3:.0f} kpixel/s ({', '.join(sorted({s['device'] for s in t['sessions']}))})")

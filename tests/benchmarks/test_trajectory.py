@@ -64,7 +64,7 @@ def test_cli_prints_table_and_plot(traj, tmp_path, capsys):
     c = _card()
     c["kodak_history"] = []
     c["training"].update({"pixels_seen": 1, "wall_time_s": 1.0})
-    c["training"]["sessions"][0]["device"] = "cpu"
+    c["training"]["sessions"][0].update({"device": "cpu x2", "start_step": 0, "end_step": 2000, "wall_s": 1000.0, "lr": 2e-4})
     card.write_text(json.dumps(c))
     ref = tmp_path / "ref.json"
     ref.write_text(json.dumps({k: {"bpp": BPP, "psnr": [25, 31, 37, 43]} for k in traj.ANCHORS.values()}))
@@ -72,3 +72,4 @@ def test_cli_prints_table_and_plot(traj, tmp_path, capsys):
     assert traj.main(["--card", str(card), "--reference", str(ref), "--val-plot", str(png)]) == 0
     out = capsys.readouterr().out
     assert "| the card's run (8 x 128^2) | 1,000 |" in out and png.stat().st_size > 0
+    assert "| 1 | cpu x2 | 0-2,000 | 0.26 | 0.28 h | 2.00 | 0.262 | 0.0002 |" in out
