@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['steps']:,} | {r['pixels'] / 1e9:.2f} G | {r['min_bpp']:.3f} | "
               + " | ".join(f"{r[k]:+.1f}%" for k in ANCHORS) + f" | {r['bd_psnr_bpg']:+.2f} dB |")
     t = card["training"]
-    print("\ntraining segments (one process each, from the card; wall time counts validation, checkpoints and pauses):\n")
+    print("\ntraining segments (one process each, from the card; wall time of the training steps, validation and checkpoints left out):\n")
     print(sessions_table(t))
     rate = t["pixels_seen"] / t["wall_time_s"]
     print(f"\nthroughput of the run so far: {t['pixels_seen'] / 1e9:.2f} Gpixel in {t['wall_time_s'] / 3600:.1f} h "

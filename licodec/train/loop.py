@@ -427,12 +427,14 @@ class Trainer:
         t_prev = time.monotonic()
         acc: dict[str, float] = {}
         n_acc = 0
+        clock = PauseClock()
         with _StopSignals() as signals:
             while self.step < target:
                 stats = self.train_step()
                 now = time.monotonic()
-                self.wall += now - t_prev
-                session["wall_s"] += now - t_prev
+                spent = clock.elapsed(t_prev, now)
+                self.wall += spent
+                session["wall_s"] += spent
                 session["end_step"] = self.step
                 t_prev = now
                 for k, v in stats.items():
@@ -460,6 +462,7 @@ class Trainer:
                 if stop:
                     self.interrupted = int(signals.received or signal.SIGTERM)
                     break
+        clock.close()
         bar.close()
 
     def _agree(self, due: bool, signalled: int | None) -> tuple[bool, bool]:
@@ -522,6 +525,58 @@ def _truncate_csv(path: Path, step: int) -> None:
     with open(tmp, "w", newline="") as fh:
         csv.writer(fh).writerows(keep)
     os.replace(tmp, path)
+
+
+class PauseClock:
+    """Wall time minus the time the process was suspended (SIGSTOP, Ctrl-Z, a paused VM).
+
+    A daemon thread ticks every ``interval`` seconds; a gap between two ticks longer than
+    ``threshold`` can only mean the whole process stood still (the thread needs the GIL for
+    microseconds per tick, and Python hands it over every few ms), and counts as a pause of
+    the gap minus one interval. ``elapsed(since)`` is the monotonic time since ``since``
+    less the pauses recorded meanwhile. So a run paused for a timing measurement (or a
+    laptop asleep) does not book the pause as training time in its card. Precision: one
+    interval per pause.
+    """
+
+    def __init__(self, interval: float = 0.5, threshold: float = 2.0, clock=time.monotonic, start: bool = True) -> None:
+        self.interval, self.threshold, self.clock = interval, threshold, clock
+        self._pauses: list[tuple[float, float]] = []  # (resumed at, seconds paused)
+        self._last = clock()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        if start:
+            self._thread = threading.Thread(target=self._run, name="licodec-pause-clock", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.tick()
+
+    def tick(self, now: float | None = None) -> None:
+        """Record a tick (the thread's; tests pass ``now``)."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            gap = now - self._last
+            if gap > self.threshold:
+                self._pauses.append((now, gap - self.interval))
+            self._last = now
+
+    def paused_since(self, since: float) -> float:
+        """Seconds of pauses that ended after ``since`` (monotonic time)."""
+        with self._lock:
+            return sum(p for at, p in self._pauses if at > since)
+
+    def elapsed(self, since: float, now: float | None = None) -> float:
+        """Monotonic seconds from ``since`` to now, less the pauses within (never negative)."""
+        now = self.clock() if now is None else now
+        return max(0.0, now - since - self.paused_since(since))
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class _StopSignals:
