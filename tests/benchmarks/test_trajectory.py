@@ -1,19 +1,13 @@
 """benchmarks/trajectory.py: the validation trajectories of a card and of run folders."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
+from tests.scripts import load_script
 
 @pytest.fixture(scope="module")
 def traj():
-    spec = importlib.util.spec_from_file_location("trajectory", ROOT / "benchmarks" / "trajectory.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/trajectory.py")
 
 
 BPP = [0.2, 0.4, 0.8, 1.6]

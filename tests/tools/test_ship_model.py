@@ -1,21 +1,15 @@
 """tools/ship_model.py: float16 copies and installing a model with its evaluated results."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-
+from tests.scripts import load_script
 
 @pytest.fixture(scope="module")
 def ship():
-    spec = importlib.util.spec_from_file_location("ship_model", ROOT / "tools" / "ship_model.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("tools/ship_model.py")
 
 
 @pytest.fixture
