@@ -64,28 +64,43 @@ def fit_parity(rows: list[dict]) -> tuple[float, float, float | None]:
     return float(a), float(b), (10 ** (-a / b) if b > 0 else None)
 
 
+def _step_pixels(training: dict, session: dict) -> int:
+    """Pixels one step of a session sees: its crop and batch (recorded since 2026-11-24, else the card's) x processes."""
+    crop = session.get("crop", training["crop"])
+    return crop * crop * session.get("batch", training["batch_per_process"]) * session.get("world", 1)
+
+
 def sessions_table(training: dict) -> str:
-    """Markdown table of a card's training sessions: device, steps, pixels, wall time, throughput, lr."""
-    per_step = training["crop"] ** 2 * training["batch_per_process"]
-    lines = ["| segment | device | steps | Gpixel | wall time | steps/s | Mpixel/s | lr |", "|---|---|---|---|---|---|---|---|"]
+    """Markdown table of a card's training sessions: device, crops, steps, pixels, wall time, throughput, lr."""
+    lines = ["| segment | device | crops | steps | Gpixel | wall time | steps/s | Mpixel/s | lr |", "|---|---|---|---|---|---|---|---|---|"]
     for i, s in enumerate(training["sessions"], 1):
         steps = s["end_step"] - s["start_step"]
-        px = steps * per_step * s.get("world", 1)
-        wall = s["wall_s"]
-        lines.append(f"| {i} | {s['device']} | {s['start_step']:,}-{s['end_step']:,} | {px / 1e9:.2f} | {wall / 3600:.2f} h | "
+        px = steps * _step_pixels(training, s)
+        wall = max(s["wall_s"], 1e-9)
+        crop = s.get("crop", training["crop"])
+        lines.append(f"| {i} | {s['device']} | {s.get('batch', training['batch_per_process'])} x {crop}^2 | "
+                     f"{s['start_step']:,}-{s['end_step']:,} | {px / 1e9:.2f} | {wall / 3600:.2f} h | "
                      f"{steps / wall:.2f} | {px / wall / 1e6:.3f} | {s.get('lr', '')} |")
     return "\n".join(lines)
 
 
-def card_validation(card: dict) -> dict[int, tuple[int, list[float], list[float]]]:
-    """The card's validation history: {step: (pixels seen, bpp per level, PSNR per level)}.
+def pixels_at(training: dict, step: int) -> int:
+    """Training pixels seen at ``step``, walking the card's sessions (each with its own crop and batch)."""
+    seen, at = 0, 0
+    for s in training["sessions"]:
+        if s["start_step"] >= step:
+            break
+        end = min(s["end_step"], step)
+        seen += (end - s["start_step"]) * _step_pixels(training, s)
+        at = end
+    last = training["sessions"][-1] if training["sessions"] else {}
+    return seen + max(0, step - at) * _step_pixels(training, last)
 
-    The card's runs use one crop and batch throughout (``training.crop``,
-    ``batch_per_process``, ``world`` of each session), so pixels = step x batch x crop^2.
-    """
+
+def card_validation(card: dict) -> dict[int, tuple[int, list[float], list[float]]]:
+    """The card's validation history: {step: (pixels seen, bpp per level, PSNR per level)}."""
     t = card["training"]
-    per_step = t["crop"] ** 2 * t["batch_per_process"] * max(s.get("world", 1) for s in t["sessions"])
-    return _group(card["validation"], lambda step: step * per_step)
+    return _group(card["validation"], lambda step: pixels_at(t, step))
 
 
 def run_validation(run: Path) -> dict[int, tuple[int, list[float], list[float]]]:

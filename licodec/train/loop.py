@@ -419,7 +419,8 @@ class Trainer:
         if self.step >= target:
             return
         session = {"device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
-                   "world": self.world, "start_step": self.step, "end_step": self.step, "wall_s": 0.0, "lr": cfg.lr}
+                   "world": self.world, "start_step": self.step, "end_step": self.step, "wall_s": 0.0, "lr": cfg.lr,
+                   "crop": cfg.crop, "batch": cfg.batch}
         self.history.append(session)
         log = self.out / "train.csv"
         bar = tqdm(total=target, initial=self.step, disable=not (cfg.progress and self.rank == 0), unit="it", dynamic_ncols=True)

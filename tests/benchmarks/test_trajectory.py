@@ -20,7 +20,7 @@ def _val(step, gain_db):
 
 def _card():
     return {
-        "training": {"crop": 128, "batch_per_process": 8, "sessions": [{"world": 1}]},
+        "training": {"crop": 128, "batch_per_process": 8, "sessions": [{"world": 1, "start_step": 0, "end_step": 2000}]},
         "validation": _val(1000, -2.0) + _val(2000, 0.0),
     }
 
@@ -58,7 +58,7 @@ def test_cli_prints_table_and_plot(traj, tmp_path, capsys):
     c = _card()
     c["kodak_history"] = []
     c["training"].update({"pixels_seen": 1, "wall_time_s": 1.0})
-    c["training"]["sessions"][0].update({"device": "cpu x2", "start_step": 0, "end_step": 2000, "wall_s": 1000.0, "lr": 2e-4})
+    c["training"]["sessions"][0].update({"device": "cpu x2", "wall_s": 1000.0, "lr": 2e-4})
     card.write_text(json.dumps(c))
     ref = tmp_path / "ref.json"
     ref.write_text(json.dumps({k: {"bpp": BPP, "psnr": [25, 31, 37, 43]} for k in traj.ANCHORS.values()}))
@@ -66,4 +66,16 @@ def test_cli_prints_table_and_plot(traj, tmp_path, capsys):
     assert traj.main(["--card", str(card), "--reference", str(ref), "--val-plot", str(png)]) == 0
     out = capsys.readouterr().out
     assert "| the card's run (8 x 128^2) | 1,000 |" in out and png.stat().st_size > 0
-    assert "| 1 | cpu x2 | 0-2,000 | 0.26 | 0.28 h | 2.00 | 0.262 | 0.0002 |" in out
+    assert "| 1 | cpu x2 | 8 x 128^2 | 0-2,000 | 0.26 | 0.28 h | 2.00 | 0.262 | 0.0002 |" in out
+
+
+def test_pixels_at_walks_sessions_of_different_crops(traj):
+    training = {"crop": 256, "batch_per_process": 16, "sessions": [
+        {"start_step": 0, "end_step": 100, "crop": 128, "batch": 8, "world": 1},  # 131,072 px a step
+        {"start_step": 100, "end_step": 200},  # the card's 256^2 x 16: 1,048,576 px a step
+    ]}
+    assert traj.pixels_at(training, 50) == 50 * 131072
+    assert traj.pixels_at(training, 100) == 100 * 131072
+    assert traj.pixels_at(training, 150) == 100 * 131072 + 50 * 1048576
+    assert traj.pixels_at(training, 250) == 100 * 131072 + 150 * 1048576  # past the last session: its rate
+    assert "| 1 | " not in traj.sessions_table({**training, "sessions": []})

@@ -103,6 +103,8 @@ def test_train_then_export(image_dir, tmp_path):
     assert main(["--out", str(out), "--resume", "--device", "cpu", "--no-progress", "--export", str(again)]) == 0
     card2 = read_card(again)
     assert card2["training"]["steps"] == 3 and len(card2["training"]["sessions"]) == 1
+    assert {k: card2["training"]["sessions"][0][k] for k in ("start_step", "end_step", "crop", "batch")} == {
+        "start_step": 0, "end_step": 3, "crop": 64, "batch": 2}
     assert load_state(out / "checkpoint.safetensors")["step"] == 3
     # float16 storage: about half the file, loads to the rounded model it was built from.
     half = tmp_path / "model" / "half.safetensors"
