@@ -35,33 +35,18 @@ def _spec(text: str) -> tuple[str, Path, Path | None]:
     return parts[0], Path(parts[1]), Path(parts[2]) if len(parts) == 3 else None
 
 
-def validation_rows(source: str) -> list[dict]:
-    """A run's validation log: RUN_DIR/val.csv, or the ``validation`` of a model file's card
-    (a path or an installed model's name; exports keep their run's whole validation log)."""
-    import csv
-
-    if (Path(source) / "val.csv").is_file():
-        with open(Path(source) / "val.csv", newline="") as f:
-            return list(csv.DictReader(f))
-    from licodec.codec import zoo
-    from licodec.models.io import read_card
-
-    path = Path(source) if Path(source).is_file() else zoo.installed().get(source)
-    if path is None:
-        raise SystemExit(f"--trajectory {source}: neither a run folder with val.csv, a model file nor an installed model")
-    return read_card(path).get("validation", [])
-
-
 def trajectory(runs: list[tuple[str, str]]) -> str:
     """Markdown table: per common validation step, BD-rate (PSNR) of each run vs the first."""
     from licodec.eval.bdrate import NoOverlap, bd_rate
+    from licodec.train.logs import by_step, validation_rows
 
     curves = []
     for label, source in runs:
-        by_step: dict[int, list[tuple[float, float]]] = {}
-        for row in validation_rows(source):
-            by_step.setdefault(int(row["step"]), []).append((float(row["bpp"]), float(row["psnr"])))
-        curves.append((label, by_step))
+        try:
+            rows = validation_rows(source)
+        except FileNotFoundError as e:
+            raise SystemExit(f"--trajectory {e}") from None
+        curves.append((label, {step: list(zip(*bp)) for step, bp in by_step(rows).items()}))
     steps = sorted(set.intersection(*(set(c) for _, c in curves)))
     head = ["step"] + [f"{label} vs {curves[0][0]}" for label, _ in curves[1:]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -99,35 +99,21 @@ def pixels_at(training: dict, step: int) -> int:
 
 def card_validation(card: dict) -> dict[int, tuple[int, list[float], list[float]]]:
     """The card's validation history: {step: (pixels seen, bpp per level, PSNR per level)}."""
+    from licodec.train.logs import by_step
+
     t = card["training"]
-    return _group(card["validation"], lambda step: pixels_at(t, step))
+    return {step: (pixels_at(t, step), bpp, psnr) for step, (bpp, psnr) in by_step(card["validation"]).items()}
 
 
 def run_validation(run: Path) -> dict[int, tuple[int, list[float], list[float]]]:
     """A run folder's validation (``val.csv``) with pixels seen from its ``train.csv`` (interpolated)."""
     import csv
 
+    from licodec.train.logs import by_step, validation_rows
+
     with open(run / "train.csv") as f:
-        train = [(int(r["step"]), int(r["pixels"])) for r in csv.DictReader(f)]
-    with open(run / "val.csv") as f:
-        val = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
-    steps, pixels = np.array(train).T
-
-    def px(step: int) -> int:
-        return int(np.interp(step, steps, pixels))
-
-    return _group(val, px)
-
-
-def _group(entries: list[dict], pixels_of) -> dict[int, tuple[int, list[float], list[float]]]:
-    out: dict[int, tuple[int, list[float], list[float]]] = {}
-    for e in sorted(entries, key=lambda e: (int(e["step"]), int(e["level"]))):
-        step = int(e["step"])
-        if step not in out:
-            out[step] = (pixels_of(step), [], [])
-        out[step][1].append(float(e["bpp"]))
-        out[step][2].append(float(e["psnr"]))
-    return out
+        steps, pixels = np.array([(int(r["step"]), int(r["pixels"])) for r in csv.DictReader(f)]).T
+    return {step: (int(np.interp(step, steps, pixels)), bpp, psnr) for step, (bpp, psnr) in by_step(validation_rows(run)).items()}
 
 
 def validation_gain(curves: dict[int, tuple[int, list[float], list[float]]], ref: tuple[list[float], list[float]]) -> list[tuple[int, int, float, float]]:
@@ -135,13 +121,13 @@ def validation_gain(curves: dict[int, tuple[int, list[float], list[float]]], ref
 
     Validations whose R-D curve does not overlap the reference enough (early training) are skipped.
     """
-    from licodec.eval.bdrate import bd_quality, bd_rate
+    from licodec.eval.bdrate import NoOverlap, bd_quality, bd_rate
 
     rows = []
     for step, (px, bpp, psnr) in sorted(curves.items()):
         try:
             rows.append((step, px, bd_rate(ref[0], ref[1], bpp, psnr), bd_quality(ref[0], ref[1], bpp, psnr)))
-        except ValueError:
+        except NoOverlap:
             continue
     return rows
 
