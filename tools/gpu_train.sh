@@ -1,59 +1,152 @@
 #!/usr/bin/env bash
-# Train on a lent GPU machine (the device tool), one call at a time; run from the checkout's root.
+# Train on a lent GPU machine (the device tool); run from the checkout's root.
 #
-#   tools/gpu_train.sh stage                   # stage the carried parts, nothing else
-#   tools/gpu_train.sh SECONDS [train flags]   # stage, train <= SECONDS, export, send back
-#   MODELS="mbt2018 bmshj2018-hyperprior mbt2018-mean mbt2018-context" tools/gpu_train.sh SECONDS [flags]
-#                                              # one run per architecture, all at once (ablation)
-#   tools/gpu_train.sh send NAME...            # send exports a call could not fit (NAME.safetensors)
+# The lease, in three back-to-back calls (docs/training.md, "Training on a lent GPU machine"):
+#   1. tools/gpu_train.sh bench                    carry .gpu/train/p1 .gpu/val .gpu/exact .whl:
+#                                                  stage, set up, time the step (benchmarks/bench_train.py)
+#   2. tools/gpu_train.sh start SECONDS [flags]    carry .gpu/train/p2: stage, start the run in the
+#                                                  background (setsid) for <= SECONDS, then check
+#                                                  cross-machine exactness while it trains
+#   3. tools/gpu_train.sh finish SECONDS [flags]   wait for the run, continue it <= SECONDS at a tenth
+#                                                  of the learning rate (the anneal), export float16,
+#                                                  send it back in parts with the logs
+# Other verbs:
+#   tools/gpu_train.sh stage                       stage the carried parts, nothing else
+#   tools/gpu_train.sh SECONDS [flags]             stage, train <= SECONDS in the foreground, export, send
+#   MODELS="mbt2018 bmshj2018-hyperprior ..." tools/gpu_train.sh SECONDS [flags]   several architectures at once
+#   tools/gpu_train.sh send NAME...                send exports a call could not fit (NAME.safetensors)
+#   tools/gpu_train.sh dry                         the whole lease on this machine's CPU, tiny (the test)
 #
-# Lessons of 2026-11-24 (docs/training.md, "Training on a lent GPU machine"):
-# - a carried path is gone at the next call: every call copies what it carries (.gpu/train/p*,
-#   .gpu/val, .gpu/init from tools/pack_train.py) to $GPU_DATA (default /data), which stays
-#   while the machine is held;
-# - the machine goes back 30 s after a call ends, and with it any background run: so train in
-#   the foreground of one call, with a time limit, and export in that same call;
+# Lessons (2026-11-24, 2026-11-27):
+# - a carried path is gone at the next call: every call copies what it carries to $GPU_DATA
+#   (default /data), which stays while the machine is held;
+# - the machine goes back 30 s after a call ends, and with it everything on it: calls must follow
+#   each other at once; a run started with setsid lives on between calls, not after;
 # - files come back at most 16 MB each and 64 MiB a call: float16 exports are split into parts
-#   (cat NAME.safetensors.part-* > NAME.safetensors; compare with the printed SHA-256), as many
-#   exports as fit; `send` the others in the next call.
+#   (cat NAME.safetensors.part-* > NAME.safetensors; compare with the printed SHA-256).
 # This script owns --data, --val, --cache-dir, --out and --model (MODELS, default mbt2018); pass
-# the other flags (--crop, --batch, --lr, --steps, --milestones, --init "$GPU_DATA/init/F", ...).
+# the other flags (--crop, --batch, --lr, --init, --compile, ...). SPEED_FLAGS (default: compiled
+# step with CUDA graphs, NHWC, crops cut on the GPU) are added to every run; SPEED_FLAGS= turns them off.
 set -u
 D=${GPU_DATA:-/data}
+OUT=${OUT:-}
+SPEED_FLAGS=${SPEED_FLAGS---compile reduce-overhead --channels-last --device-data}
+MODELS=${MODELS:-mbt2018}
+export PYTHONUNBUFFERED=1
+
 send() {  # split exports into $OUT while they fit (56 MiB a call, under the 64 MiB limit)
     local total=0 name size f
     for name in "$@"; do
         f="$D/$name.safetensors"
         [ -f "$f" ] || { echo "no export $name"; continue; }
         size=$(stat -c %s "$f")
-        if [ -n "${OUT:-}" ] && [ $((total + size)) -le $((56 * 1048576)) ]; then
+        if [ -n "$OUT" ] && [ $((total + size)) -le $((56 * 1048576)) ]; then
             sha256sum "$f"; split -b 16000000 "$f" "$OUT/$name.safetensors.part-"; total=$((total + size))
         else
             echo "not sent (over a call's limit): $name; next call: tools/gpu_train.sh send $name"
         fi
     done
 }
-if [ "${1:-}" = send ]; then shift; send "$@"; exit 0; fi
-mkdir -p "$D/train"
-for p in .gpu/train/*; do [ -d "$p" ] && cp -rn "$p" "$D/train/"; done
-for p in .gpu/val .gpu/init; do [ -d "$p" ] && cp -rn "$p" "$D/"; done
-du -sh "$D"/train/* "$D"/val "$D"/init 2>/dev/null
-[ "${1:-}" = stage ] && exit 0
-secs=$1; shift
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-MODELS=${MODELS:-mbt2018}
-# One process decodes the images into the shared cache before the runs start.
-python3 -c "import sys; from licodec.train.data import ImageCache, list_images; ImageCache(list_images(sys.argv[1]), sys.argv[2], progress=False)" "$D/train" "$D/cache"
-for m in $MODELS; do
+
+stage() {  # copy what this call carried to $D; install carried wheels; build the C kernels
+    mkdir -p "$D/train"
+    for p in .gpu/train/*; do [ -d "$p" ] && cp -rn "$p" "$D/train/"; done
+    for p in .gpu/val .gpu/init .gpu/exact; do [ -d "$p" ] && cp -rn "$p" "$D/"; done
+    if ls .whl/*.whl >/dev/null 2>&1; then
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$D/site" .whl/*.whl
+    fi
+    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}:$D/site
+    [ -f "$D/built" ] || { python3 setup.py -q build_ext --inplace >/dev/null 2>&1; touch "$D/built"; }
+    du -sh "$D"/train/* "$D"/val "$D"/init 2>/dev/null | tr '\n' ' '; echo
+}
+
+run_model() {  # run_model MODEL SECONDS [flags]: one run, <= SECONDS; continues the run folder's checkpoint if any
+    local m=$1 secs=$2 t0 rc left; shift 2
+    t0=$(date +%s)
     timeout -s TERM "$secs" python3 -m licodec.train --data "$D/train" --val "$D/val" --cache-dir "$D/cache" \
-        --no-progress --model "$m" --out "$D/run-$m" "$@" > "$D/train-$m.log" 2>&1 &
-done
-wait
-for m in $MODELS; do
-    # The step reached, whether the run finished or the time limit stopped it (checkpoint saved).
-    python3 -m licodec.train --out "$D/run-$m" --resume --steps 1 --export "$D/$m.safetensors" --export-fp16 >> "$D/train-$m.log" 2>&1
-    echo "== $m"; tail -n 3 "$D/train-$m.log"; tail -n 1 "$D/run-$m/train.csv" 2>/dev/null
-done
-send $MODELS
-[ -n "${OUT:-}" ] && tar czf "$OUT/logs.tgz" -C "$D" $(cd "$D" && ls -d train-*.log run-*/train.csv run-*/val.csv 2>/dev/null)
+        --no-progress --model "$m" --out "$D/run-$m" --resume $SPEED_FLAGS "$@" >> "$D/train-$m.log" 2>&1
+    rc=$?
+    left=$((secs - $(date +%s) + t0))
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -n "$SPEED_FLAGS" ] && [ $left -gt 5 ]; then
+        # plan B: a fast step that fails falls back to the plain one for the time left
+        echo "== $m: exit $rc with SPEED_FLAGS ($SPEED_FLAGS); plan B: without them, ${left}s" | tee -a "$D/train-$m.log"
+        timeout -s TERM "$left" python3 -m licodec.train --data "$D/train" --val "$D/val" --cache-dir "$D/cache" \
+            --no-progress --model "$m" --out "$D/run-$m" --resume "$@" >> "$D/train-$m.log" 2>&1
+    fi
+}
+
+train() {  # train SECONDS [flags]: one run per model, side by side
+    local secs=$1 m; shift
+    for m in $MODELS; do run_model "$m" "$secs" "$@" & done
+    wait
+}
+
+export_send() {  # the step reached, whether the run finished or its time limit stopped it
+    local m
+    for m in $MODELS; do
+        python3 -m licodec.train --out "$D/run-$m" --resume --steps 1 --export "$D/$m.safetensors" --export-fp16 >> "$D/train-$m.log" 2>&1
+        echo "== $m"; tail -n 3 "$D/train-$m.log"; tail -n 1 "$D/run-$m/train.csv" 2>/dev/null
+    done
+    send $MODELS
+    [ -n "$OUT" ] && tar czf "$OUT/logs.tgz" -C "$D" $(cd "$D" && ls -d train-*.log run-*/train.csv run-*/val.csv bench*.md exactness.md 2>/dev/null)
+}
+
+cache() {  # one process decodes the images into the shared cache before the runs start
+    python3 -c "import sys; from licodec.train.data import ImageCache, list_images; ImageCache(list_images(sys.argv[1]), sys.argv[2], progress=False)" "$D/train" "$D/cache"
+}
+
+case "${1:-}" in
+send) shift; send "$@" ;;
+stage) stage ;;
+bench)
+    stage
+    { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; python3 -c "import torch; print('torch', torch.__version__)"; } | tee "$D/bench.md"
+    for flags in "" "--channels-last --device-data"; do
+        timeout 60 python3 benchmarks/bench_train.py --device cuda --data "$D/train" --cache-dir "$D/cache" --only 192:192:256,192:192:128 \
+            --batch 16 --warmup 10 --steps 20 --blocks 5 $flags 2>&1 | tee -a "$D/bench.md"
+    done
+    [ -n "$OUT" ] && cp "$D/bench.md" "$OUT/"
+    ;;
+start)
+    shift; secs=$1; shift
+    stage
+    cache
+    echo "$secs $(date +%s)" > "$D/started"
+    rm -f "$D/phase-a-done"
+    setsid bash -c "$(declare -f run_model train); D='$D' MODELS='$MODELS' SPEED_FLAGS='$SPEED_FLAGS' PYTHONPATH='$PYTHONPATH' train $secs $*; touch '$D/phase-a-done'" > "$D/start.log" 2>&1 < /dev/null &
+    sleep "${WATCH:-45}"  # the run's first seconds, seen from here (the machine is held meanwhile anyway)
+    if [ -d "$D/exact" ]; then OMP_NUM_THREADS=4 timeout 120 python3 tools/exactness.py check "$D/exact" 2>&1 | tee "$D/exactness.md"; [ -n "$OUT" ] && cp "$D/exactness.md" "$OUT/"; fi
+    for m in $MODELS; do echo "== $m"; tail -n 5 "$D/train-$m.log"; tail -n 2 "$D/run-$m/train.csv" 2>/dev/null; done
+    ;;
+finish)
+    shift; secs=$1; shift
+    stage
+    while [ ! -f "$D/phase-a-done" ]; do sleep 2; done
+    for m in $MODELS; do echo "== $m (first part)"; tail -n 3 "$D/train-$m.log"; done
+    train "$secs" "$@"
+    export_send
+    ;;
+dry)  # the lease path on this machine's CPU with tiny data: stage, start, finish, reassemble, check
+    set -e
+    W=$(mktemp -d); export GPU_DATA=$W/data OUT=$W/out; mkdir -p "$OUT"
+    python3 -c "import sys; sys.path.insert(0, '.'); from tests.train.conftest import write_images; from pathlib import Path; write_images(Path(sys.argv[1]), count=8); write_images(Path(sys.argv[2]), count=2, seed=99)" "$W/.gpu/train/p1" "$W/.gpu/val"
+    R=$PWD; cd "$W"; ln -s "$R/licodec" licodec; ln -s "$R/tools" tools
+    mkdir -p "$GPU_DATA"; touch "$GPU_DATA/built"
+    small="-N 16 -M 16 --crop 64 --batch 2 --device cpu --threads 1 --val-images 2 --val-every 5 --log-every 5 --holdout 0"
+    # DRY_SPEED_FLAGS: the fast-step flags to try (default none; e.g. "--channels-last --device-data")
+    WATCH=2 SPEED_FLAGS=${DRY_SPEED_FLAGS-} "$R/tools/gpu_train.sh" start 25 --lr 1e-3 --steps 100000 $small
+    SPEED_FLAGS=${DRY_SPEED_FLAGS-} "$R/tools/gpu_train.sh" finish 12 --lr 1e-4 --steps 100000 $small
+    cat "$OUT"/mbt2018.safetensors.part-* > "$W/mbt2018.safetensors"
+    sha256sum "$W/mbt2018.safetensors" "$W/data/mbt2018.safetensors"
+    cmp "$W/mbt2018.safetensors" "$W/data/mbt2018.safetensors" && echo "dry run: reassembled export identical"
+    rm -rf "$W"
+    ;;
+*)
+    secs=$1; shift
+    stage
+    cache
+    train "$secs" "$@"
+    export_send
+    ;;
+esac
 exit 0

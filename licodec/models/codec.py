@@ -57,11 +57,15 @@ class RateGains(nn.Module):
     @property
     def lowest(self) -> float:
         """The lowest level (<= 0): whole levels below 0 within λ_min / EXTRAPOLATE."""
-        step = math.log(float(self.lambdas[1]) / float(self.lambdas[0]))
-        return -float(math.floor(math.log(self.EXTRAPOLATE) / step + 1e-9))
+        return float(self._lowest())
+
+    def _lowest(self) -> Tensor:
+        # On the buffer's device, in float64: no host synchronisation inside a training step.
+        lam = self.lambdas.double()
+        return -torch.floor(math.log(self.EXTRAPOLATE) / torch.log(lam[1] / lam[0]) + 1e-9)
 
     def _interp(self, table: Tensor, q: Tensor) -> Tensor:
-        q = q.to(table.dtype).clamp(self.lowest, self.levels - 1)
+        q = torch.maximum(q.to(table.dtype), self._lowest().to(table.dtype)).clamp(max=self.levels - 1)
         i = torch.clamp(torch.floor(q).long(), min=0, max=self.levels - 2)
         t = (q - i.to(q.dtype))[:, None]
         return torch.exp(table[i] * (1 - t) + table[i + 1] * t)

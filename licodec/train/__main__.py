@@ -26,7 +26,7 @@ def _ints(s: str) -> list[int]:
 
 
 def build_parser(prog: str = "licodec train") -> argparse.ArgumentParser:
-    from .loop import TrainConfig
+    from .loop import COMPILE_MODES, TrainConfig
 
     d = TrainConfig()
     ap = argparse.ArgumentParser(prog=prog, description="Train a licodec model on a folder of images (rate + λ·distortion).")
@@ -60,6 +60,11 @@ def build_parser(prog: str = "licodec train") -> argparse.ArgumentParser:
     ap.add_argument("--cache-dir", dest="cache_dir", help="where decoded images are cached (default OUT/cache)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    ap.add_argument("--compile", choices=COMPILE_MODES,
+                    help="torch.compile the forward and the loss with this mode (default none; see docs/training.md)")
+    ap.add_argument("--channels-last", dest="channels_last", action="store_true", default=None, help="NHWC convolutions (faster with cuDNN's bf16 kernels)")
+    ap.add_argument("--device-data", dest="device_data", action="store_true", default=None,
+                    help="keep the decoded training images in device memory and cut the crops there (GPU)")
     ap.add_argument("--init", metavar="MODEL", help="start from an exported model file (weights and history; fresh optimizer), unless --resume finds a checkpoint")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors if there is one, with the run's saved settings (flags and --config override them)")
     ap.add_argument("--export", metavar="PATH", help="after training, write the model file (safetensors + card) here")
@@ -86,7 +91,7 @@ def _load_config_file(path: str) -> dict:
 
 
 # Settings of the machine rather than of the run: a resumed run does not inherit them.
-_MACHINE_SETTINGS = ("device", "threads", "progress")
+_MACHINE_SETTINGS = ("device", "threads", "progress", "compile", "channels_last", "device_data")
 
 
 def _checkpoint_settings(path: Path) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "ImageCache", "split_holdout", "CropSampler"]
+__all__ = ["IMAGE_SUFFIXES", "list_images", "ImageCache", "split_holdout", "CropSampler", "DeviceCrops"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".ppm", ".tif", ".tiff")
 
@@ -97,6 +97,11 @@ class ImageCache:
     def __len__(self) -> int:
         return int(len(self.keep))
 
+    def shape(self, i: int) -> tuple[int, int]:
+        """(H, W) of kept image ``i``."""
+        h, w = self.shapes[int(self.keep[i])]
+        return int(h), int(w)
+
     def image(self, i: int) -> np.ndarray:
         j = int(self.keep[i])
         h, w = (int(v) for v in self.shapes[j])
@@ -118,20 +123,28 @@ class CropSampler:
         self.crop = int(crop)
         self.rng = np.random.Generator(np.random.PCG64(seed))
 
+    def draw(self, n: int) -> np.ndarray:
+        """The random choices of ``n`` crops, (n, 5) int64: image (index into the cache's
+        kept images), top, left, horizontal flip, vertical flip. ``batch`` cuts them on the
+        host, :class:`DeviceCrops` on an accelerator; both consume the same random stream."""
+        c = self.crop
+        out = np.empty((n, 5), dtype=np.int64)
+        out[:, 0] = self.rng.integers(0, len(self.cache), size=n)
+        for k in range(n):
+            h, w = self.cache.shape(int(out[k, 0]))
+            out[k, 1] = self.rng.integers(0, h - c + 1)
+            out[k, 2] = self.rng.integers(0, w - c + 1)
+            out[k, 3:5] = self.rng.integers(0, 2, size=2)
+        return out
+
     def batch(self, n: int) -> np.ndarray:
         c = self.crop
         out = np.empty((n, 3, c, c), dtype=np.uint8)
-        idx = self.rng.integers(0, len(self.cache), size=n)
-        for k, i in enumerate(idx):
-            img = self.cache.image(int(i))
-            h, w = img.shape[:2]
-            y0 = int(self.rng.integers(0, h - c + 1))
-            x0 = int(self.rng.integers(0, w - c + 1))
-            patch = img[y0 : y0 + c, x0 : x0 + c]
-            flip = self.rng.integers(0, 2, size=2)
-            if flip[0]:
+        for k, (i, y0, x0, fh, fv) in enumerate(self.draw(n)):
+            patch = self.cache.image(int(i))[y0 : y0 + c, x0 : x0 + c]
+            if fh:
                 patch = patch[:, ::-1]
-            if flip[1]:
+            if fv:
                 patch = patch[::-1]
             out[k] = patch.transpose(2, 0, 1)
         return out
@@ -141,3 +154,41 @@ class CropSampler:
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state
+
+
+class DeviceCrops:
+    """The cache's pixels copied once to a device (a GPU), and crops cut there.
+
+    On a GPU the host-side crops (numpy slicing, flips, a host-to-device copy a step) sit on
+    the critical path of a step bound by Python and kernel launches. Here the whole cache
+    lives in device memory (1.6 GB for the full training set) and a batch is one gather:
+    ``crops(draws)`` -> (n, 3, crop, crop) uint8 on the device, equal to
+    ``CropSampler.batch`` for the same draws (tests/train/test_data.py).
+    """
+
+    def __init__(self, cache: ImageCache, crop: int, device, chunk: int = 1 << 28) -> None:
+        import torch
+
+        self.crop = int(crop)
+        self.device = torch.device(device)
+        total = len(cache.pixels)
+        self.flat = torch.empty(total, dtype=torch.uint8, device=self.device)
+        for o in range(0, total, chunk):  # in pieces: no second host copy of the whole cache
+            self.flat[o : o + chunk] = torch.from_numpy(np.array(cache.pixels[o : o + chunk]))
+        keep = cache.keep
+        self.offsets = torch.as_tensor(cache.offsets[keep], device=self.device)
+        self.widths = torch.as_tensor(cache.shapes[keep, 1], device=self.device)
+        self.ramp = torch.arange(self.crop, device=self.device)
+        self.channel = torch.arange(3, device=self.device).view(1, 3, 1, 1)
+
+    def crops(self, draws: np.ndarray):
+        import torch
+
+        d = torch.from_numpy(np.ascontiguousarray(draws)).to(self.device, non_blocking=True)
+        i, y0, x0, fh, fv = d.unbind(1)
+        r, last = self.ramp, self.crop - 1
+        rows = torch.where(fv[:, None] == 1, last - r, r) + y0[:, None]  # (n, c)
+        cols = torch.where(fh[:, None] == 1, last - r, r) + x0[:, None]
+        w = self.widths[i]
+        pix = self.offsets[i][:, None, None] + (rows[:, :, None] * w[:, None, None] + cols[:, None, :]) * 3  # (n, c, c)
+        return self.flat[pix[:, None] + self.channel]

@@ -36,11 +36,12 @@ import torch.distributed as dist
 from ..models import ImageCodec, create
 from ..models.codec import bits
 from .checkpoint import load_state, load_state_bytes, save_state
-from .data import IMAGE_SUFFIXES, CropSampler, ImageCache, list_images, load_rgb, split_holdout
+from .data import IMAGE_SUFFIXES, CropSampler, DeviceCrops, ImageCache, list_images, load_rgb, split_holdout
 
 __all__ = ["TrainConfig", "Trainer", "COMPRESSAI_MSE_LAMBDAS"]
 
 COMPRESSAI_MSE_LAMBDAS = [0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800]
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -77,6 +78,10 @@ class TrainConfig:
     init: str = ""  # a model file (licodec train --export) whose weights and history start the run
     threads: int = 0
     progress: bool = True
+    # Speed of a step on a GPU (docs/training.md, "A fast step"); results are the same run
+    compile: str = "none"  # torch.compile of forward + loss: none, default, reduce-overhead, max-autotune-no-cudagraphs
+    channels_last: bool = False  # NHWC tensors for the convolutions (what cuDNN's bf16 kernels want)
+    device_data: bool = False  # keep the decoded images in device memory and cut crops there
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -93,6 +98,8 @@ class TrainConfig:
             raise ValueError("crop must be a multiple of 16 and at least 64")
         if self.metric == "ms-ssim" and self.crop <= 160:
             raise ValueError("the MS-SSIM loss needs crops larger than 160 px")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}")
         if self.decoder_rounding not in ("noise", "ste"):
             raise ValueError("decoder_rounding must be 'noise' or 'ste'")
         if self.batch < 1 or self.steps < 1:
@@ -147,7 +154,9 @@ class Trainer:
         if dev == "cuda":
             dev = f"cuda:{local_rank}"
             torch.cuda.set_device(local_rank)
+            torch.backends.cudnn.benchmark = True  # static shapes: pick each convolution's fastest kernel once
         self.device = torch.device(dev)
+        self.amp = cfg.amp and _bf16_ok(self.device)  # bf16 autocast of the networks
         self.out = Path(cfg.out)
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -156,10 +165,14 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model: ImageCodec = create(cfg.model, N=cfg.N, M=cfg.M, lambdas=lambdas).to(self.device)
         self.model.decoder_rounding = cfg.decoder_rounding
-        self.opt = torch.optim.Adam(self.model.main_parameters(), lr=cfg.lr)
+        if cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        # One fused kernel per update on CUDA instead of a few per parameter tensor.
+        fused = {"fused": True} if self.device.type == "cuda" else {}
+        self.opt = torch.optim.Adam(self.model.main_parameters(), lr=cfg.lr, **fused)
         # The quantiles of the factorized densities (none in a context-only model).
         aux_params = self.model.aux_parameters()
-        self.aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None
+        self.aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr, **fused) if aux_params else None
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
@@ -184,6 +197,9 @@ class Trainer:
         self.cache = ImageCache(train_files, cache_dir, min_side=cfg.crop, progress=False)
         # One data stream for all ranks; each rank takes its slice of every global batch.
         self.sampler = CropSampler(self.cache, cfg.crop, seed=cfg.seed)
+        self.sync_steps = self.device.type != "cuda"  # run(): read each step's stats back at once
+        self.device_crops = DeviceCrops(self.cache, cfg.crop, self.device) if cfg.device_data else None
+        self._loss_terms = self._terms if cfg.compile == "none" else torch.compile(self._terms, mode=None if cfg.compile == "default" else cfg.compile)
         torch.manual_seed(cfg.seed * 1000 + self.rank + 1)
 
         self.step = 0
@@ -235,19 +251,25 @@ class Trainer:
     # -- one step -----------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         cfg = self.cfg
-        crops = self.sampler.batch(cfg.batch * self.world)
+        n = cfg.batch * self.world
+        sl = slice(self.rank * cfg.batch, (self.rank + 1) * cfg.batch)
+        if self.device_crops is not None:
+            x = self.device_crops.crops(self.sampler.draw(n)[sl])
+        else:
+            x = torch.from_numpy(self.sampler.batch(n)[sl]).to(self.device, non_blocking=True)
         levels = None
         if self.model.gain is not None:
-            levels = self.sampler.rng.integers(0, self.model.gain.levels, size=cfg.batch * self.world)
-        sl = slice(self.rank * cfg.batch, (self.rank + 1) * cfg.batch)
-        x = torch.from_numpy(crops[sl]).to(self.device, non_blocking=True).float().div_(255)
-        q = torch.from_numpy(levels[sl]).to(self.device).float() if levels is not None else None
+            levels = self.sampler.rng.integers(0, self.model.gain.levels, size=n)
+        x = x.float().div_(255)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        q = torch.from_numpy(levels[sl]).to(self.device, non_blocking=True).float() if levels is not None else None
         return x, q
 
-    def loss(self, x: torch.Tensor, q: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
+    def _terms(self, x: torch.Tensor, q: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, [loss, bpp, mse] detached): the whole forward, compiled with --compile."""
         cfg = self.cfg
-        use_amp = cfg.amp and _bf16_ok(self.device)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             out = self.net(x, q)
         x_hat = out["x_hat"].float()
         npix = x.shape[-1] * x.shape[-2]
@@ -261,24 +283,33 @@ class Trainer:
 
             dist_term = lam * (1 - ms_ssim(x_hat.clamp(0, 1), x))
         loss = (bpp + dist_term).mean()
-        values = torch.stack([loss.detach(), bpp.detach().mean(), mse.detach().mean()]).tolist()  # one device sync
-        return loss, dict(zip(("loss", "bpp", "mse"), values))
+        return loss, torch.stack([loss.detach(), bpp.detach().mean(), mse.detach().mean()])
 
-    def train_step(self) -> dict:
+    def train_step(self, sync: bool = True) -> dict:
+        """One update. Returns {"loss", "bpp", "mse", "aux", "lr"}.
+
+        ``sync=True``: floats, and a non-finite loss raises before the optimizer steps.
+        ``sync=False`` (what ``run`` does on a GPU): device tensors and no host
+        synchronisation, so the host queues the next step while the device computes;
+        ``run`` reads them back every ``log_every`` steps and before every checkpoint, and
+        stops there on a non-finite loss (``check_finite``), before anything is saved.
+        """
         self.net.train()
         for g in self.opt.param_groups:
             g["lr"] = self.lr_at(self.step)
         x, q = self._batch()
+        if self.cfg.compile == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are spent
         self.opt.zero_grad(set_to_none=True)
         if self.aux_opt is not None:
             self.aux_opt.zero_grad(set_to_none=True)
-        loss, stats = self.loss(x, q)
-        if not math.isfinite(stats["loss"]):
+        loss, terms = self._loss_terms(x, q)
+        if sync:
+            stats = dict(zip(("loss", "bpp", "mse"), terms.tolist()))
             # Stop before the optimizer spreads NaN into the weights (and the next checkpoint).
-            raise FloatingPointError(
-                f"non-finite loss at step {self.step + 1} (bpp {stats['bpp']}, mse {stats['mse']}); "
-                "the last checkpoint is intact: lower --lr or raise --warmup and resume"
-            )
+            check_finite(stats, self.step + 1, self.step + 1)
+        else:
+            stats = dict(zip(("loss", "bpp", "mse"), terms.unbind()))
         aux = self.model.aux_loss()
         (loss + aux).backward()
         if self.cfg.clip > 0:
@@ -288,7 +319,7 @@ class Trainer:
             self.aux_opt.step()
         self.step += 1
         self.pixels += x.shape[0] * x.shape[-1] * x.shape[-2] * self.world
-        stats["aux"] = aux.item()
+        stats["aux"] = aux.item() if sync else aux.detach().to(self.device)
         stats["lr"] = self.opt.param_groups[0]["lr"]
         return stats
 
@@ -426,36 +457,49 @@ class Trainer:
         bar = tqdm(total=target, initial=self.step, disable=not (cfg.progress and self.rank == 0), unit="it", dynamic_ncols=True)
         last_ckpt = time.monotonic()
         t_prev = time.monotonic()
-        acc: dict[str, float] = {}
-        n_acc = 0
+        # Stats of the steps since the last log row: on a GPU kept on the device and read back
+        # at log rows, validations and checkpoints only (train_step's sync=False).
+        sync = self.sync_steps
+        pending: list[torch.Tensor] = []  # not yet read back
+        done: list[list[float]] = []  # read back
+        first_pending = self.step + 1
         clock = PauseClock()
         with _StopSignals() as signals:
             while self.step < target:
-                stats = self.train_step()
+                stats = self.train_step(sync=sync)
                 now = time.monotonic()
                 spent = clock.elapsed(t_prev, now)
                 self.wall += spent
                 session["wall_s"] += spent
                 session["end_step"] = self.step
                 t_prev = now
-                for k, v in stats.items():
-                    acc[k] = acc.get(k, 0.0) + v
-                n_acc += 1
+                lr = stats.pop("lr")
+                if sync:
+                    done.append(list(stats.values()))
+                else:
+                    pending.append(torch.stack(list(stats.values())))
                 bar.update(1)
-                if self.step % cfg.log_every == 0 or self.step == target:
-                    row = {k: v / n_acc for k, v in acc.items()}
+                # Every rank must take the same decision (saving gathers RNG states): rank 0's
+                # clock decides, and a signal seen by any rank stops them all at this step.
+                due, stop = self._agree(time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60, signals.received)
+                log_now = self.step % cfg.log_every == 0 or self.step == target
+                val_now = bool(cfg.val_every) and self.step % cfg.val_every == 0
+                if pending and (log_now or val_now or due or stop or self.step == target):
+                    for k, v in enumerate(torch.stack(pending).tolist()):  # the one read-back
+                        check_finite(dict(zip(stats, v)), first_pending + k, self.step)
+                        done.append(v)
+                    pending, first_pending = [], self.step + 1
+                if log_now:
+                    row = {k: sum(v[j] for v in done) / len(done) for j, k in enumerate(stats)}
+                    row["lr"] = lr
                     row["psnr"] = 10 * math.log10(1 / max(row["mse"], 1e-12))
                     bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", psnr=f"{row['psnr']:.2f}")
                     if self.rank == 0:
                         self._append_csv(log, {"step": self.step, "wall_s": round(self.wall, 1), "pixels": self.pixels, **{k: round(v, 6) for k, v in row.items()}})
-                    acc, n_acc = {}, 0
-                if cfg.val_every and self.step % cfg.val_every == 0:
+                    done = []
+                if val_now:
                     self._validate_and_log()
                     t_prev = time.monotonic()
-                # Every rank must take the same decision (saving gathers RNG states): rank 0's
-                # clock decides, and a signal seen by any rank stops them all at this step.
-                due = time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60
-                due, stop = self._agree(due, signals.received)
                 if due or stop or self.step == target:
                     self.save()
                     last_ckpt = time.monotonic()
@@ -493,6 +537,16 @@ class Trainer:
             if new:
                 w.writeheader()
             w.writerow(row)
+
+
+def check_finite(stats: dict, step: int, read_at: int) -> None:
+    """Raise FloatingPointError when the loss of ``step`` (read back at step ``read_at``) is not finite."""
+    if not math.isfinite(stats["loss"]):
+        where = f"at step {step}" + (f" (read back at step {read_at})" if read_at != step else "")
+        raise FloatingPointError(
+            f"non-finite loss {where} (bpp {stats['bpp']}, mse {stats['mse']}); "
+            "the last checkpoint is intact: lower --lr or raise --warmup and resume"
+        )
 
 
 def _describe(cfg) -> str:

@@ -63,3 +63,26 @@ def test_learning_rate_schedule(image_dir, tmp_path):
     assert t.lr_at(19) == pytest.approx(1e-3)
     assert t.lr_at(20) == pytest.approx(1e-4)
     assert t.lr_at(35) == pytest.approx(1e-5)
+
+
+def test_deferred_read_back_logs_the_same_run(image_dir, tmp_path):
+    """run() with the GPU's deferred read-back (stats stay tensors, read every log row)
+    trains and logs exactly what the per-step read-back does."""
+    logs = []
+    for sync in (True, False):
+        t = Trainer(tiny_config(image_dir, tmp_path / f"run-{sync}", steps=6, log_every=3))
+        t.sync_steps = sync
+        t.run()
+        logs.append((tmp_path / f"run-{sync}" / "train.csv").read_text().splitlines())
+        assert t.step == 6
+    strip = lambda rows: [r.split(",")[:1] + r.split(",")[2:] for r in rows]  # noqa: E731 (wall time differs)
+    assert len(logs[0]) == 3 and strip(logs[0]) == strip(logs[1])
+
+
+def test_deferred_read_back_stops_on_a_non_finite_loss_before_saving(image_dir, tmp_path):
+    t = Trainer(tiny_config(image_dir, tmp_path / "run", lmbda=0.01, steps=8, log_every=4))
+    t.sync_steps = False
+    t.cfg.lmbda = float("nan")
+    with pytest.raises(FloatingPointError, match=r"non-finite loss at step 1 \(read back at step 4\)"):
+        t.run()
+    assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
