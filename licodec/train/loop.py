@@ -112,6 +112,27 @@ class TrainConfig:
             raise ValueError("the default λ grid is for --metric mse; MS-SSIM needs its own, much larger λ: pass --lambdas or --lmbda")
 
 
+def _torch_at_least(major: int, minor: int) -> bool:
+    v = torch.__version__.split("+")[0].split(".")
+    return (int(v[0]), int(v[1])) >= (major, minor)
+
+
+def _moments_like_parameters(opt: torch.optim.Optimizer | None) -> None:
+    """Give loaded optimizer moments their parameter's memory layout.
+
+    A checkpoint stores tensors contiguous; with --channels-last the parameters are NHWC, and
+    fused Adam refuses moments of another layout ("must have same dtype, device, and layout":
+    the failure that sent the 2026-11-27 lease's anneal to plan B)."""
+    if opt is None:
+        return
+    for group in opt.param_groups:
+        for p in group["params"]:
+            state = opt.state.get(p, {})
+            for k, v in state.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    state[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
 def _bf16_ok(device: torch.device) -> bool:
     """bf16 autocast pays on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX): ~2.2x here."""
     if device.type == "cuda":
@@ -167,8 +188,9 @@ class Trainer:
         self.model.decoder_rounding = cfg.decoder_rounding
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        # One fused kernel per update on CUDA instead of a few per parameter tensor.
-        fused = {"fused": True} if self.device.type == "cuda" else {}
+        # One fused kernel per update instead of several per parameter tensor (CUDA; the CPU
+        # from torch 2.4: 7 ms instead of 27 ms a step for mbt2018 on one core here).
+        fused = {"fused": True} if self.device.type == "cuda" or _torch_at_least(2, 4) else {}
         self.opt = torch.optim.Adam(self.model.main_parameters(), lr=cfg.lr, **fused)
         # The quantiles of the factorized densities (none in a context-only model).
         aux_params = self.model.aux_parameters()
@@ -418,6 +440,8 @@ class Trainer:
         self.opt.load_state_dict(st["opt"])
         if self.aux_opt is not None:
             self.aux_opt.load_state_dict(st["aux_opt"])
+        for opt in (self.opt, self.aux_opt):
+            _moments_like_parameters(opt)
         self.step = int(st["step"])
         self.wall = float(st["wall"])
         self.pixels = int(st["pixels"])

@@ -129,3 +129,28 @@ def test_ctrl_c_checkpoints_at_a_step_boundary_and_resume_is_exact(image_dir, tm
     assert resumed["step"] == steps
     for name, v in whole.model.state_dict().items():
         assert torch.equal(resumed["model"][name], v), name
+
+
+def test_fast_step_settings_resume_exactly(image_dir, tmp_path):
+    """The GPU's settings on the CPU: NHWC parameters (whose Adam moments come back from the
+    checkpoint contiguous: fused Adam refused them until they were given the parameters'
+    layout), crops cut from the cache's copy in tensor memory, stats read back at log rows."""
+    k = 4
+    cfg = lambda out: tiny_config(image_dir, tmp_path / out, steps=2 * k, channels_last=True, device_data=True, log_every=2)  # noqa: E731
+
+    def trainer(out, resume=False):
+        t = Trainer(cfg(out), resume=resume)
+        t.sync_steps = False
+        return t
+
+    whole = trainer("whole")
+    whole.run()
+    first = trainer("split")
+    first.run(stop_after=k)
+    del first
+    second = trainer("split", resume=True)
+    p = second.model.g_a[0].weight
+    assert p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+    assert second.opt.state[p]["exp_avg"].stride() == p.stride()
+    second.run()
+    assert_same_state(whole, second)
