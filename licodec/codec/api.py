@@ -94,7 +94,12 @@ def _compress_array(arr: np.ndarray, colour: str, quality, model) -> bytes:
     return container.pack(Header(codec.name, codec.weights_id, w, h, colour, q, streams))
 
 
-def _decode(data: bytes, model=None) -> tuple[np.ndarray, Header, ModelCodec]:
+def decode_latents(data: bytes, model=None) -> tuple[torch.Tensor, Header, ModelCodec]:
+    """The exact part of decoding: .lic bytes -> (y_hat (1, M, H/16, W/16), header, codec).
+
+    y_hat is an integer function of the bytes (fixed-point entropy parameters), the same on
+    every machine; the pixels are g_s(y_hat) in floating point (``decompress``).
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("decompress expects bytes")
     data = bytes(data)
@@ -116,6 +121,11 @@ def _decode(data: bytes, model=None) -> tuple[np.ndarray, Header, ModelCodec]:
         y_hat = codec.decode_latents(header.streams, hp, wp)
     except (ValueError, RuntimeError, OverflowError, AssertionError) as exc:  # constriction reports bad data as these
         raise FormatError(f"corrupt stream ({exc})") from None
+    return y_hat, header, codec
+
+
+def _decode(data: bytes, model=None) -> tuple[np.ndarray, Header, ModelCodec]:
+    y_hat, header, codec = decode_latents(data, model)
     x_hat = codec.synthesize(y_hat, header.quality)
     arr = to_uint8(x_hat)[: header.height, : header.width]
     return arr, header, codec
