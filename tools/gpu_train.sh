@@ -41,7 +41,7 @@ send() {  # split exports into $OUT while they fit (56 MiB a call, under the 64 
         [ -f "$f" ] || { echo "no export $name"; continue; }
         size=$(stat -c %s "$f")
         if [ -n "$OUT" ] && [ $((total + size)) -le $((56 * 1048576)) ]; then
-            sha256sum "$f"; split -b 16000000 "$f" "$OUT/$name.safetensors.part-"; total=$((total + size))
+            sha256sum "$f"; split -b "${PART_BYTES:-16000000}" "$f" "$OUT/$name.safetensors.part-"; total=$((total + size))
         else
             echo "not sent (over a call's limit): $name; next call: tools/gpu_train.sh send $name"
         fi
