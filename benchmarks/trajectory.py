@@ -196,7 +196,7 @@ def validation_report(card: dict, runs: list[str], plot: str | None) -> None:
     last = max(own)
     ref = (own[last][1], own[last][2])
     t = card["training"]
-    series = [(f"the card's run ({t['batch_per_process']} x {t['crop']}^2)", validation_gain(own, ref))]
+    series = [("the card's runs", validation_gain(own, ref))]
     for spec in runs:
         label, sep, folder = spec.partition("=")
         if not sep:

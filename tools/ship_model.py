@@ -45,9 +45,13 @@ def merge_card(card: dict, old: dict, results: dict, bd: dict | None, source: st
         card["kodak"]["bd_rate"] = bd
     # Sessions recorded before the history kept the learning rate get it from the old card.
     old_lr = {(s["start_step"], s["end_step"]): s["lr"] for s in old.get("training", {}).get("sessions", []) if "lr" in s}
+    # Sessions recorded before the history kept crop and batch ran with the old card's.
+    old_t = old.get("training", {})
     for s in card.get("training", {}).get("sessions", []):
         if "lr" not in s and (s["start_step"], s["end_step"]) in old_lr:
             s["lr"] = old_lr[(s["start_step"], s["end_step"])]
+        if "crop" not in s and "crop" in old_t and "batch_per_process" in old_t:
+            s["crop"], s["batch"] = old_t["crop"], old_t["batch_per_process"]
     entry = history_entry(card, results, bd)
     card["kodak_history"] = [h for h in old.get("kodak_history", []) if h["steps"] != entry["steps"]] + [entry]
     for key, value in old.items():

@@ -48,7 +48,7 @@ def test_install_keeps_tensors_and_curated_fields(ship, exported, tmp_path):
     into.mkdir()
     (into / "tiny.json").write_text(json.dumps({
         "configuration_choice": {"choice": "kept"},
-        "training": {"sessions": [{"start_step": 0, "end_step": 7, "lr": 3e-4}], "lr_schedule": "old text"},
+        "training": {"sessions": [{"start_step": 0, "end_step": 7, "lr": 3e-4}], "lr_schedule": "old text", "crop": 128, "batch_per_process": 8},
         "kodak_history": [{"steps": 3, "bpp": [1.0]}, {"steps": 7, "bpp": [9.0]}],
     }))
     doc = _evaluate(exported, tmp_path / "res")
@@ -61,6 +61,8 @@ def test_install_keeps_tensors_and_curated_fields(ship, exported, tmp_path):
     assert card["kodak"]["results"]["bpp"] == doc["results"]["bpp"] and card["kodak"]["weights_sha256"] == doc["weights_sha256"]
     assert card["configuration_choice"] == {"choice": "kept", "status": "s"} and card["note"] == "n" and card["x"] == {"a": 1}
     assert card["training"]["sessions"][0]["lr"] == 3e-4 and card["training"]["lr_schedule"] == "old text"
+    # a session recorded without its crop and batch ran with the old card's
+    assert (card["training"]["sessions"][0]["crop"], card["training"]["sessions"][0]["batch"]) == (128, 8)
     # The row for the same step count is replaced, earlier rows stay.
     assert [h["steps"] for h in card["kodak_history"]] == [3, 7]
     assert card["kodak_history"][-1]["bpp"] == [round(v, 3) for v in doc["results"]["bpp"]]
