@@ -46,6 +46,7 @@ def build_parser(prog: str = "licodec train") -> argparse.ArgumentParser:
     ap.add_argument("--aux-lr", dest="aux_lr", type=float, help=f"learning rate of the quantile (aux) loss (default {d.aux_lr})")
     ap.add_argument("--warmup", type=int, help=f"linear warm-up steps (default {d.warmup})")
     ap.add_argument("--milestones", type=_ints, help="steps at which the learning rate drops 10x")
+    ap.add_argument("--ema", type=float, help="keep a moving average of the weights with this decay (e.g. 0.999), validate it beside them (val-ema.csv) and export it instead (default 0: none)")
     ap.add_argument("--clip", type=float, help=f"gradient-norm clip, 0 for none (default {d.clip})")
     ap.add_argument("--decoder-rounding", dest="decoder_rounding", choices=["noise", "ste"], help="g_s input in training: noisy y or straight-through rounded y")
     ap.add_argument("--seed", type=int)

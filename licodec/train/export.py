@@ -12,11 +12,15 @@ __all__ = ["export_run", "model_card", "round_to_half", "halve_model_file"]
 
 
 def model_card(trainer) -> dict:
+    """The card of what ``export_run`` writes: the moving average of the weights when the run
+    keeps one (``--ema``; its validations are the card's, the raw weights' are kept beside
+    them as ``validation_raw``), else the weights themselves."""
     from ..models.registry import citation
 
     cfg = trainer.cfg
     n_params = sum(p.numel() for p in trainer.model.parameters())
-    return {
+    ema = trainer.ema_model is not None
+    card = {
         "architecture": trainer.model.config,
         "parameters": n_params,
         "paper": citation(trainer.model.name),
@@ -33,9 +37,14 @@ def model_card(trainer) -> dict:
             "sessions": trainer.history,
             "lr": cfg.lr,
             "milestones": cfg.milestones,
+            "ema": cfg.ema if ema else None,
+            "weights": "moving average (ema)" if ema else "trained",
         },
-        "validation": trainer.val_history,
+        "validation": trainer.val_history_ema if ema else trainer.val_history,
     }
+    if ema:
+        card["validation_raw"] = trainer.val_history
+    return card
 
 
 def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None, half: bool = False) -> Path:
@@ -55,7 +64,8 @@ def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None,
     # A float32 CPU copy: the trainer's model stays as it is (device, precision, mode), and
     # the coding tables come from CPU arithmetic whatever device trained the model (a CUDA
     # run exports the same way as a CPU one).
-    model = copy.deepcopy(trainer.model).cpu().float().eval()
+    model = copy.deepcopy(trainer.ema_model if trainer.ema_model is not None else trainer.model).cpu().float().eval()
+    model.requires_grad_(True)  # the average is kept without gradients; fit_quantiles needs them
     # The tails of the factorized densities bound their coding tables: fit them fully now.
     card["aux_loss"] = {"before": float(model.aux_loss().detach()), "after": sum(d.fit_quantiles() for d in model.densities())}
     if half:

@@ -19,6 +19,7 @@ uninterrupted one on the same device (tests/train/test_resume.py).
 """
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -63,6 +64,7 @@ class TrainConfig:
     aux_lr: float = 1e-3
     warmup: int = 500
     milestones: list[int] = field(default_factory=list)  # lr × 0.1 at each of these steps
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0: none), validated beside them and exported instead
     clip: float = 1.0
     decoder_rounding: str = "noise"  # or "ste": straight-through rounding on g_s's input
     seed: int = 0
@@ -102,6 +104,8 @@ class TrainConfig:
             raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}")
         if self.decoder_rounding not in ("noise", "ste"):
             raise ValueError("decoder_rounding must be 'noise' or 'ste'")
+        if not 0 <= self.ema < 1:
+            raise ValueError("ema must be in [0, 1): the decay of the weights' moving average (0: none)")
         if self.batch < 1 or self.steps < 1:
             raise ValueError("batch and steps must be positive")
         if self.lmbda is not None and not self.lmbda > 0:
@@ -229,6 +233,10 @@ class Trainer:
         self.pixels = 0
         self.history: list[dict] = []  # per-session records: device, steps, wall time
         self.val_history: list[dict] = []
+        # Polyak averaging: the moving average of the weights, a model of its own (validated
+        # into val-ema.csv, exported instead of the raw weights); made once the weights are known.
+        self.ema_model: ImageCodec | None = None
+        self.val_history_ema: list[dict] = []
         self.interrupted: int | None = None  # the signal that ended the last run(), if one did
         self._ckpt = self.out / "checkpoint.safetensors"
         resumed = False
@@ -243,6 +251,17 @@ class Trainer:
                 resumed = True
         if cfg.init and not resumed:
             self.warm_start(cfg.init)
+        if cfg.ema and self.ema_model is None:
+            self._start_ema()
+
+    def _start_ema(self, state: dict | None = None) -> None:
+        """The moving average starts at the current weights (or a checkpoint's average)."""
+        self.ema_model = copy.deepcopy(self.model).requires_grad_(False)
+        if state is not None:
+            self.ema_model.load_state_dict(state)
+        if not self.val_history_ema:
+            # the history before averaging began: the weights the run started from
+            self.val_history_ema = [r for r in self.val_history]
 
     def warm_start(self, path: str) -> None:
         """Start from an exported model: its weights, step count, pixels, wall time and history.
@@ -262,6 +281,7 @@ class Trainer:
         self.wall = float(training.get("wall_time_s", 0.0))
         self.history = list(training.get("sessions", []))
         self.val_history = list(card.get("validation", []))
+        self.val_history_ema = []
         self.sampler = CropSampler(self.cache, self.cfg.crop, seed=self.cfg.seed + self.step)
 
     # -- schedule -----------------------------------------------------------------
@@ -339,6 +359,9 @@ class Trainer:
         self.opt.step()
         if self.aux_opt is not None:
             self.aux_opt.step()
+        if self.ema_model is not None:  # one fused update, no synchronisation
+            with torch.no_grad():
+                torch._foreach_lerp_(list(self.ema_model.parameters()), list(self.model.parameters()), 1 - self.cfg.ema)
         self.step += 1
         self.pixels += x.shape[0] * x.shape[-1] * x.shape[-2] * self.world
         stats["aux"] = aux.item() if sync else aux.detach().to(self.device)
@@ -347,9 +370,12 @@ class Trainer:
 
     # -- validation -----------------------------------------------------------------
     @torch.no_grad()
-    def validate(self) -> list[dict]:
-        """bpp (from the model's likelihoods, eval mode) and PSNR on the held-out images, per level."""
-        self.model.eval()
+    def validate(self, model: ImageCodec | None = None) -> list[dict]:
+        """bpp (from the model's likelihoods, eval mode) and PSNR on the held-out images, per
+        level, of the trained weights or of ``model`` (e.g. their moving average)."""
+        model = model or self.model
+        was_training = model.training
+        model.eval()
         levels = list(range(self.model.gain.levels)) if self.model.gain is not None else [None]
         rows = []
         images = []
@@ -362,14 +388,14 @@ class Trainer:
             psnrs = []
             for x in images:
                 x = x.to(self.device)
-                out = self.model(x, q)
+                out = model(x, q)
                 tot_bits += bits(out["likelihoods"]).item()
                 tot_pix += x.shape[-1] * x.shape[-2]
                 mse = torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2).item()
                 psnrs.append(10 * math.log10(1 / max(mse, 1e-12)))
-            lam = float(self.model.gain.lambdas[q]) if q is not None else self.cfg.lmbda
+            lam = float(model.gain.lambdas[q]) if q is not None else self.cfg.lmbda
             rows.append({"step": self.step, "level": q, "lambda": lam, "bpp": tot_bits / max(tot_pix, 1), "psnr": float(np.mean(psnrs)) if psnrs else float("nan")})
-        self.model.train()
+        model.train(was_training)
         return rows
 
     # -- checkpoints -----------------------------------------------------------------
@@ -402,6 +428,8 @@ class Trainer:
             "torch_rng": self._gather(torch.get_rng_state()),
             "history": self.history,
             "val_history": self.val_history,
+            "ema": self.ema_model.state_dict() if self.ema_model is not None else None,
+            "val_history_ema": self.val_history_ema,
         }
 
     def save(self, path: Path | None = None) -> None:
@@ -454,8 +482,12 @@ class Trainer:
                 torch.cuda.set_rng_state(cuda_rngs[self.rank], self.device)
         self.history = list(st["history"])
         self.val_history = list(st["val_history"])
+        self.val_history_ema = list(st.get("val_history_ema", []))
+        self.ema_model = None
+        if self.cfg.ema:  # a checkpoint without an average (ema turned on at resume) starts one here
+            self._start_ema(st.get("ema"))
         if self.rank == 0:  # rows a killed run logged after this checkpoint would repeat: drop them
-            for log in ("train.csv", "val.csv"):
+            for log in ("train.csv", "val.csv", "val-ema.csv"):
                 _truncate_csv(self.out / log, self.step)
 
     # -- the run -----------------------------------------------------------------
@@ -546,10 +578,13 @@ class Trainer:
         if not self.val_files:
             return
         if self.rank == 0:
-            rows = self.validate()
-            self.val_history.extend(rows)
-            for r in rows:
-                self._append_csv(self.out / "val.csv", r)
+            for model, history, log in ((self.model, self.val_history, "val.csv"), (self.ema_model, self.val_history_ema, "val-ema.csv")):
+                if model is None:
+                    continue
+                rows = self.validate(model)
+                history.extend(rows)
+                for r in rows:
+                    self._append_csv(self.out / log, r)
         if self.world > 1:
             dist.barrier()
 

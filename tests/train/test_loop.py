@@ -86,3 +86,24 @@ def test_deferred_read_back_stops_on_a_non_finite_loss_before_saving(image_dir, 
     with pytest.raises(FloatingPointError, match=r"non-finite loss at step 1 \(read back at step 4\)"):
         t.run()
     assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
+
+
+def test_moving_average_of_the_weights_is_kept_validated_and_exported(image_dir, tmp_path):
+    from licodec.models.io import load_model
+    from licodec.train.export import export_run
+
+    t = Trainer(tiny_config(image_dir, tmp_path / "run", steps=4, ema=0.5, val_every=4, log_every=2))
+    w0 = [p.detach().clone() for p in t.model.parameters()]
+    t.train_step()
+    w1 = [p.detach().clone() for p in t.model.parameters()]
+    for e, a, b in zip(t.ema_model.parameters(), w0, w1):
+        torch.testing.assert_close(e, 0.5 * (a + b), rtol=0, atol=1e-7)  # decay 0.5: the mean of the two
+    assert not any(p.requires_grad for p in t.ema_model.parameters())
+    t.run()
+    assert (tmp_path / "run" / "val-ema.csv").exists() and len(t.val_history_ema) == len(t.val_history) > 0
+    assert t.val_history_ema != t.val_history  # two models, two sets of rows
+    path = export_run(t, tmp_path / "ema.safetensors")
+    model, _, card = load_model(path)
+    ema_state = t.ema_model.state_dict()
+    assert all(torch.equal(v.float(), ema_state[k].float()) for k, v in model.state_dict().items() if "quantiles" not in k)
+    assert card["training"]["ema"] == 0.5 and card["validation"] == t.val_history_ema and card["validation_raw"] == t.val_history

@@ -43,6 +43,11 @@ def assert_same_state(a: Trainer, b: Trainer) -> None:
                 assert torch.equal(oa["state"][i][k], ob["state"][i][k]), f"{name} state {i}/{k} differs"
     assert a.sampler.state() == b.sampler.state()
     assert a.pixels == b.pixels
+    assert (a.ema_model is None) == (b.ema_model is None)
+    if a.ema_model is not None:
+        ea, eb = a.ema_model.state_dict(), b.ema_model.state_dict()
+        assert all(torch.equal(ea[k], eb[k]) for k in ea), "moving average differs"
+        assert a.val_history_ema == b.val_history_ema
 
 
 @pytest.mark.parametrize("amp", [False, True], ids=["fp32", "bf16-autocast"])
@@ -134,9 +139,10 @@ def test_ctrl_c_checkpoints_at_a_step_boundary_and_resume_is_exact(image_dir, tm
 def test_fast_step_settings_resume_exactly(image_dir, tmp_path):
     """The GPU's settings on the CPU: NHWC parameters (whose Adam moments come back from the
     checkpoint contiguous: fused Adam refused them until they were given the parameters'
-    layout), crops cut from the cache's copy in tensor memory, stats read back at log rows."""
+    layout), crops cut from the cache's copy in tensor memory, stats read back at log rows;
+    with a moving average of the weights, which the checkpoint carries too."""
     k = 4
-    cfg = lambda out: tiny_config(image_dir, tmp_path / out, steps=2 * k, channels_last=True, device_data=True, log_every=2)  # noqa: E731
+    cfg = lambda out: tiny_config(image_dir, tmp_path / out, steps=2 * k, channels_last=True, device_data=True, log_every=2, ema=0.9, val_every=3)  # noqa: E731
 
     def trainer(out, resume=False):
         t = Trainer(cfg(out), resume=resume)
