@@ -20,7 +20,6 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".gif")
 
 EPILOG_COMPRESS = """examples:
   licodec compress photo.png                 writes photo.lic
@@ -71,6 +70,7 @@ def _progress(items, quiet: bool, desc: str):
 
 def cmd_compress(args) -> int:
     from .codec import api
+    from .codec.image import IMAGE_SUFFIXES
 
     files = _expand(args.inputs, IMAGE_SUFFIXES)
     outs = _outputs(files, args.output, ".lic")

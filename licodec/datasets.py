@@ -19,6 +19,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .codec.image import IMAGE_SUFFIXES, load_rgb
+
 __all__ = ["kodak", "kodak_paths", "image_folder", "load_rgb", "pixel_sha256", "KODAK_NAMES", "KODAK_URL", "KODAK_PIXEL_SHA256"]
 
 KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}"
@@ -53,17 +55,6 @@ KODAK_PIXEL_SHA256 = {
     "kodim23.png": "81992a83592267e69125666f3e3e04c1819529b4c4c1e55fde0a6a741bac4219",
     "kodim24.png": "e3e3ccc3e795b82a3da66934409dfe98ce0f5aadc6d7767543c506453599bb98",
 }
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pnm", ".bmp", ".tif", ".tiff", ".webp")
-
-
-def load_rgb(path: str | os.PathLike) -> np.ndarray:
-    """An image file as an 8-bit RGB array (H, W, 3); raw sample values, no colour management."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
 
 def pixel_sha256(rgb: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()).hexdigest()

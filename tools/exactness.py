@@ -65,7 +65,7 @@ def prepare(images: list[str], out: Path, qualities: list[float]) -> int:
     from PIL import Image
 
     import licodec
-    from licodec.datasets import load_rgb
+    from licodec.codec.image import load_rgb
 
     out.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -89,7 +89,7 @@ def check(folder: Path) -> int:
     import numpy as np
 
     import licodec
-    from licodec.datasets import load_rgb
+    from licodec.codec.image import load_rgb
 
     manifest = json.loads((folder / "manifest.json").read_text())
     print(f"written on: {manifest['machine']}")

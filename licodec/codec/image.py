@@ -25,6 +25,22 @@ class InputError(ValueError):
     """An input image that licodec cannot code (the message says why)."""
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".ppm", ".pgm", ".pnm", ".tif", ".tiff", ".gif")
+"""File name endings taken as images in folders (the CLI's inputs, training data, evaluation sets)."""
+
+
+def load_rgb(path: str | os.PathLike) -> np.ndarray:
+    """An image file as an 8-bit RGB array (H, W, 3); raw sample values, no colour management.
+
+    The loader of datasets (training, evaluation); ``read_image`` is the codec's own, which
+    keeps alpha, grey and 16-bit inputs apart.
+    """
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
 def _notice(msg: str) -> None:
     warnings.warn(msg, LicodecNotice, stacklevel=3)
 

@@ -36,6 +36,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..codec.image import load_rgb
+
 __all__ = [
     "ClassicalCodec",
     "CODECS",
@@ -400,13 +402,6 @@ def _knob_key(knob) -> str:
 
 def _cache_path(cache_dir: Path, c: ClassicalCodec, image: Path, digest: str) -> Path:
     return cache_dir / f"{c.name}-{_settings_key(c)}" / f"{image.stem}-{digest[:12]}.json"
-
-
-def load_rgb(path: str | os.PathLike) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def _job(codec_name: str, image: str, knobs: Sequence, cache_dir: str | None) -> dict:

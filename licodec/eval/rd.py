@@ -28,6 +28,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..codec.image import load_rgb
+
 __all__ = ["evaluate", "aggregate", "write_json", "default_codec_fns", "default_qualities"]
 
 CompressFn = Callable[..., bytes]
@@ -58,13 +60,6 @@ def default_qualities(model: Any = None) -> list:
     import math
 
     return list(range(math.ceil(rng[0]), math.floor(rng[1]) + 1))
-
-
-def _load_rgb(path: str | os.PathLike) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def measure(rgb: np.ndarray, quality: Any, model: Any, compress: CompressFn, decompress: DecompressFn) -> dict:
@@ -150,7 +145,7 @@ def evaluate(
     t_start = time.time()
     try:
         for i, p in enumerate(paths):
-            rgb = _load_rgb(p)
+            rgb = load_rgb(p)
             if i == 0 and warmup:
                 decompress(compress(rgb, quality=qualities[0], model=model))
             recs = []

@@ -87,20 +87,22 @@ class ImageCodec(nn.Module):
     the rate in bits is -sum(log2(likelihoods)).
     """
 
-    def __init__(self, g_a: nn.Module, g_s: nn.Module, prior: nn.Module, *, name: str, N: int, M: int, lambdas: list[float] | None = None) -> None:
+    def __init__(self, g_a: nn.Module, g_s: nn.Module, prior: nn.Module, *, name: str, N: int, M: int, lambdas: list[float] | None = None,
+                 options: dict | None = None) -> None:
         super().__init__()
         self.g_a = g_a
         self.g_s = g_s
         self.prior = prior
         self.name = name
         self.N, self.M = int(N), int(M)
+        self.options = dict(options or {})  # the builder's other arguments (e.g. mbt2018-gmm's components)
         self.gain = RateGains(lambdas, M) if lambdas else None
         self.decoder_rounding = "noise"
 
     @property
     def config(self) -> dict:
         """What :func:`licodec.models.create` needs to rebuild this architecture."""
-        cfg = {"name": self.name, "N": self.N, "M": self.M}
+        cfg = {"name": self.name, "N": self.N, "M": self.M, **self.options}
         if self.gain is not None:
             cfg["lambdas"] = [float(v) for v in self.gain.lambdas.tolist()]
         return cfg

@@ -126,4 +126,4 @@ def joint_mixture(N: int, M: int, lambdas=None, components: int = 3) -> ImageCod
     cond = GaussianMixtureConditional(components)
     hyper = Hyperprior(T.h_a_leaky(N, M), T.h_s_leaky(N, M), N)
     prior = ConditionalPrior(cond, hyper=hyper, context=T.context_model(M), entropy_parameters=T.entropy_parameters(4 * M, cond.param_channels(M)))
-    return ImageCodec(T.g_a(N, M), T.g_s(N, M), prior, name="mbt2018-gmm", N=N, M=M, lambdas=lambdas)
+    return ImageCodec(T.g_a(N, M), T.g_s(N, M), prior, name="mbt2018-gmm", N=N, M=M, lambdas=lambdas, options={"components": components})

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "ImageCache", "split_holdout", "CropSampler", "DeviceCrops"]
+from ..codec.image import IMAGE_SUFFIXES, load_rgb
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".ppm", ".tif", ".tiff")
+__all__ = ["list_images", "ImageCache", "split_holdout", "CropSampler", "DeviceCrops"]
+
 
 
 def list_images(root: str | os.PathLike) -> list[Path]:
@@ -33,14 +34,6 @@ def split_holdout(files: list[Path], count: int) -> tuple[list[Path], list[Path]
     key = lambda p: hashlib.sha1(p.name.encode()).hexdigest()  # noqa: E731
     held = set(sorted(files, key=key)[:count])
     return [p for p in files if p not in held], [p for p in files if p in held]
-
-
-def load_rgb(path: str | os.PathLike) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of any image Pillow reads."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 class ImageCache:

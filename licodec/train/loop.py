@@ -37,7 +37,8 @@ import torch.distributed as dist
 from ..models import ImageCodec, create
 from ..models.codec import bits
 from .checkpoint import load_state, load_state_bytes, save_state
-from .data import IMAGE_SUFFIXES, CropSampler, DeviceCrops, ImageCache, list_images, load_rgb, split_holdout
+from ..codec.image import IMAGE_SUFFIXES, load_rgb
+from .data import CropSampler, DeviceCrops, ImageCache, list_images, split_holdout
 
 __all__ = ["TrainConfig", "Trainer", "COMPRESSAI_MSE_LAMBDAS"]
 

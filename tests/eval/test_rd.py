@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from licodec.codec.image import load_rgb
 from licodec.eval import rd
 from licodec.eval.results import load_curves
 
@@ -22,7 +23,7 @@ def test_evaluate_with_an_injected_codec(image_dir, tmp_path):
         np.testing.assert_allclose(res[key], np.mean(per, axis=0))
     # bpp is the whole coded file
     first = doc["per_image"]["img0.png"][0]
-    data = fakecodec.compress(rd._load_rgb(images[0]), quality=1)
+    data = fakecodec.compress(load_rgb(images[0]), quality=1)
     assert first["bytes"] == len(data) and first["bpp"] == pytest.approx(8 * len(data) / (192 * 256))
     assert res["bpp"] == sorted(res["bpp"]) and res["psnr-rgb"] == sorted(res["psnr-rgb"])
     assert res["ms-ssim-rgb-db"][1] == pytest.approx(-10 * np.log10(1 - res["ms-ssim-rgb"][1]))

@@ -73,3 +73,20 @@ def test_variable_rate_gains_extrapolate_below_the_trained_range():
     assert create("mbt2018", **SMALL, lambdas=[0.0018, 0.0035, 0.0067, 0.013]).gain.lowest == -3.0
     assert create("mbt2018", **SMALL, lambdas=[0.01, 0.02, 0.04]).gain.lowest == -3.0
     assert create("mbt2018", **SMALL, lambdas=[0.001, 0.01]).gain.lowest == 0.0
+
+
+@pytest.mark.parametrize("name", names())
+def test_every_architecture_saves_and_loads_with_its_config(name, tmp_path):
+    """The config rebuilds the same architecture: mbt2018-gmm's number of components was
+    missing from it, so a model with K != 3 saved and then failed to load."""
+    from licodec.models.io import load_model, save_model
+
+    kwargs = {"components": 2} if name == "mbt2018-gmm" else {}
+    model = create(name, N=8, M=8, lambdas=[0.01, 0.1], **kwargs).eval()
+    save_model(model, tmp_path / "m.safetensors", {})
+    loaded, _, _ = load_model(tmp_path / "m.safetensors")
+    assert loaded.config == model.config
+    if name == "mbt2018-gmm":
+        assert loaded.config["components"] == 2
+    a, b = model.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
