@@ -195,7 +195,6 @@ def validation_report(card: dict, runs: list[str], plot: str | None) -> None:
     own = card_validation(card)
     last = max(own)
     ref = (own[last][1], own[last][2])
-    t = card["training"]
     series = [("the card's runs", validation_gain(own, ref))]
     for spec in runs:
         label, sep, folder = spec.partition("=")

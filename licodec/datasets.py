@@ -11,6 +11,7 @@ any byte-exact or re-encoded copy of the set verifies.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import urllib.error
 import urllib.request
@@ -20,6 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from .codec.image import IMAGE_SUFFIXES, load_rgb
+from .files import atomic_write
 
 __all__ = ["kodak", "kodak_paths", "image_folder", "load_rgb", "pixel_sha256", "KODAK_NAMES", "KODAK_URL", "KODAK_PIXEL_SHA256"]
 
@@ -85,18 +87,16 @@ def _fetch(name: str, timeout: float) -> tuple[str, bytes]:
 
 
 def _download(name: str, dest: Path, timeout: float) -> None:
+    from PIL import Image
+
     url, data = _fetch(name, timeout)
-    tmp = dest.with_suffix(".part")
-    tmp.write_bytes(data)
     try:
-        got = pixel_sha256(load_rgb(tmp))
-    except Exception as e:  # noqa: BLE001
-        tmp.unlink(missing_ok=True)
+        got = pixel_sha256(load_rgb(io.BytesIO(data)))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:  # what Pillow raises for a bad file
         raise ValueError(f"{url} did not give a readable image: {e}") from None
     if got != KODAK_PIXEL_SHA256[name]:
-        tmp.unlink(missing_ok=True)
         raise ValueError(f"{url}: pixels do not match the Kodak checksum")
-    os.replace(tmp, dest)
+    atomic_write(dest, data)
 
 
 def kodak_paths(root: str | os.PathLike, download: bool = True, verify: bool = False, timeout: float = 30.0) -> list[Path]:

@@ -67,12 +67,12 @@ def write_with_card(src: Path, dst: Path, card: dict) -> None:
     from safetensors import safe_open
     from safetensors.torch import load_file, save
 
-    from licodec.train.checkpoint import atomic_write_bytes
+    from licodec.files import atomic_write
 
     with safe_open(str(src), framework="pt") as f:
         meta = dict(f.metadata() or {})
     meta["licodec_card"] = json.dumps(card)
-    atomic_write_bytes(dst, save(load_file(str(src)), metadata=meta))
+    atomic_write(dst, save(load_file(str(src)), metadata=meta))
     dst.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
 
 

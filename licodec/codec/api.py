@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..files import atomic_write
 from ..models import ImageCodec
 from . import container
 from .container import FormatError, Header
@@ -159,8 +160,6 @@ def info(data: bytes) -> dict:
 
 
 def _atomic_write(path: Path, data: bytes | None = None, image=None) -> None:
-    from ..train.checkpoint import atomic_write_bytes
-
     if image is not None:
         import io
 
@@ -169,7 +168,7 @@ def _atomic_write(path: Path, data: bytes | None = None, image=None) -> None:
         kw = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
         image.save(buf, format=fmt, **kw)
         data = buf.getvalue()
-    atomic_write_bytes(path, data)
+    atomic_write(path, data)
 
 
 def _check_output(src: Path, dst: Path, force: bool) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import BinaryIO
 
 import numpy as np
 
@@ -29,8 +30,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".ppm", ".pgm", ".pn
 """File name endings taken as images in folders (the CLI's inputs, training data, evaluation sets)."""
 
 
-def load_rgb(path: str | os.PathLike) -> np.ndarray:
-    """An image file as an 8-bit RGB array (H, W, 3); raw sample values, no colour management.
+def load_rgb(path: str | os.PathLike | BinaryIO) -> np.ndarray:
+    """An image file (a path or a binary file object) as an 8-bit RGB array (H, W, 3); raw
+    sample values, no colour management.
 
     The loader of datasets (training, evaluation); ``read_image`` is the codec's own, which
     keeps alpha, grey and 16-bit inputs apart.

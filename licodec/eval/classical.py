@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..codec.image import load_rgb
+from ..files import atomic_write
 
 __all__ = [
     "ClassicalCodec",
@@ -423,10 +424,8 @@ def _job(codec_name: str, image: str, knobs: Sequence, cache_dir: str | None) ->
         cached[_knob_key(k)] = measure_image(c, rgb, k)
     if todo and path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"codec": c.name, "image": Path(image).name, "pixels_sha256": digest,
-                                   **c.describe(), "points": cached}, indent=1, default=str))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps({"codec": c.name, "image": Path(image).name, "pixels_sha256": digest,
+                                       **c.describe(), "points": cached}, indent=1, default=str))
     return {"codec": c.name, "image": Path(image).name, "computed": len(todo),
             "points": [cached[_knob_key(k)] for k in knobs]}
 

@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..codec.image import load_rgb
+from ..files import atomic_write
 
 __all__ = ["evaluate", "aggregate", "write_json", "default_codec_fns", "default_qualities"]
 
@@ -181,7 +182,5 @@ def evaluate(
 def write_json(doc: dict, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, default=str))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(doc, indent=1, default=str))
     return path

@@ -38,7 +38,7 @@ def save_model(model: ImageCodec, path: str | os.PathLike, card: dict | None = N
     """
     from safetensors.torch import save
 
-    from ..train.checkpoint import atomic_write_bytes
+    from ..files import atomic_write
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     if half:
@@ -46,7 +46,7 @@ def save_model(model: ImageCodec, path: str | os.PathLike, card: dict | None = N
     for k, v in (extra or {}).items():
         tensors[k] = v.detach().cpu().contiguous()
     meta = {"licodec_config": json.dumps(model.config), "licodec_card": json.dumps(card or {}), "licodec_weights_sha256": weights_hash(model)}
-    atomic_write_bytes(path, save(tensors, metadata=meta))
+    atomic_write(path, save(tensors, metadata=meta))
 
 
 def read_card(path: str | os.PathLike) -> dict:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["save_state", "load_state", "load_state_bytes", "atomic_write_bytes"]
+from ..files import atomic_write
+
+__all__ = ["save_state", "load_state", "load_state_bytes"]
 
 
 def _encode(obj: Any, tensors: dict[str, torch.Tensor], path: str) -> Any:
@@ -49,21 +50,6 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_state(path: str | os.PathLike, state: Any) -> None:
     """Save a nested state as one safetensors file (JSON skeleton in its metadata)."""
     from safetensors.torch import save
@@ -72,7 +58,7 @@ def save_state(path: str | os.PathLike, state: Any) -> None:
     skeleton = _encode(state, tensors, "s")
     # safetensors refuses tensors that share memory: give each its own storage.
     tensors = {k: v.clone() for k, v in tensors.items()}
-    atomic_write_bytes(path, save(tensors, metadata={"licodec_state": json.dumps(skeleton)}))
+    atomic_write(path, save(tensors, metadata={"licodec_state": json.dumps(skeleton)}))
 
 
 def load_state(path: str | os.PathLike) -> Any:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..codec.image import IMAGE_SUFFIXES, load_rgb
+from ..files import atomic_write
 
 __all__ = ["list_images", "ImageCache", "split_holdout", "CropSampler", "DeviceCrops"]
 
@@ -64,16 +65,18 @@ class ImageCache:
 
     @staticmethod
     def _build(files: list[Path], folder: Path, progress: bool) -> None:
+        from PIL import Image
         from tqdm import tqdm
 
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f"pixels.u8.tmp{os.getpid()}"
-        offsets, shapes, total, names = [], [], 0, []
-        with open(tmp, "wb") as fh:
+        offsets, shapes, names = [], [], []
+
+        def write(fh) -> None:
+            total = 0
             for f in tqdm(files, desc="decoding images into cache", disable=not progress, unit="img"):
                 try:
                     arr = load_rgb(f)
-                except Exception as exc:  # unreadable file: skip it, say so
+                except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # what Pillow raises for a bad file
                     print(f"licodec train: skipping unreadable image {f}: {exc}")
                     continue
                 fh.write(np.ascontiguousarray(arr).tobytes())
@@ -81,11 +84,11 @@ class ImageCache:
                 shapes.append(arr.shape[:2])
                 names.append(str(f))
                 total += arr.size
-        os.replace(tmp, folder / "pixels.u8")
+
+        atomic_write(folder / "pixels.u8", write=write)
+        total = offsets[-1] + int(np.prod(shapes[-1])) * 3 if offsets else 0
         index = {"files": names, "offsets": offsets, "shapes": [list(s) for s in shapes], "total": total}
-        tmp_index = folder / f"index.json.tmp{os.getpid()}"
-        tmp_index.write_text(json.dumps(index))
-        os.replace(tmp_index, folder / "index.json")
+        atomic_write(folder / "index.json", json.dumps(index))
 
     def __len__(self) -> int:
         return int(len(self.keep))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 import json
 import math
 import os
@@ -38,6 +39,7 @@ from ..models import ImageCodec, create
 from ..models.codec import bits
 from .checkpoint import load_state, load_state_bytes, save_state
 from ..codec.image import IMAGE_SUFFIXES, load_rgb
+from ..files import atomic_write
 from .data import CropSampler, DeviceCrops, ImageCache, list_images, split_holdout
 
 __all__ = ["TrainConfig", "Trainer", "COMPRESSAI_MSE_LAMBDAS"]
@@ -636,10 +638,9 @@ def _truncate_csv(path: Path, step: int) -> None:
     keep = [rows[0]] + [r for r in rows[1:] if len(r) > col and r[col].isdigit() and int(r[col]) <= step]
     if len(keep) == len(rows):
         return
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as fh:
-        csv.writer(fh).writerows(keep)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(keep)
+    atomic_write(path, text.getvalue())
 
 
 class PauseClock:

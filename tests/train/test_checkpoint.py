@@ -7,7 +7,8 @@ import os
 import pytest
 import torch
 
-from licodec.train.checkpoint import atomic_write_bytes, load_state, save_state
+from licodec.files import atomic_write
+from licodec.train.checkpoint import load_state, save_state
 
 
 def _nested_state() -> dict:
@@ -104,8 +105,8 @@ def test_a_failing_write_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch,
 
 def test_atomic_write_replaces_whole_files(tmp_path):
     path = tmp_path / "f.bin"
-    atomic_write_bytes(path, b"x" * 100)
-    atomic_write_bytes(path, b"short")
+    atomic_write(path, b"x" * 100)
+    atomic_write(path, b"short")
     assert path.read_bytes() == b"short"
 
 

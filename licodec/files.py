@@ -1,0 +1,34 @@
+"""Files written whole or not at all (the bottom of the package: no licodec imports).
+
+Every file licodec writes (coded images, decoded images, model files, checkpoints, caches,
+evaluation results, logs rewritten in place) goes through :func:`atomic_write`: a temporary
+file in the same folder, flushed and fsynced, then renamed over the target. A crash, a full
+disk or Ctrl-C leaves the old file (or none), never a partial one, and no temporary file.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+__all__ = ["atomic_write"]
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str | None = None, *, write: Callable[[BinaryIO], None] | None = None) -> None:
+    """Write ``data`` (bytes, or text as UTF-8), or whatever ``write(fh)`` writes, to ``path`` atomically."""
+    if (data is None) == (write is None):
+        raise TypeError("atomic_write takes data or write, not both")
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            if write is not None:
+                write(fh)
+            else:
+                fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
