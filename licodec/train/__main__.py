@@ -97,17 +97,9 @@ _MACHINE_SETTINGS = ("device", "threads", "progress", "compile", "channels_last"
 
 def _checkpoint_settings(path: Path) -> dict:
     """The settings saved in a run's checkpoint (its metadata only; no tensor is read)."""
-    from safetensors import safe_open
+    from .checkpoint import load_entry
 
-    from .checkpoint import _decode
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            skeleton = json.loads((f.metadata() or {})["licodec_state"])
-        settings = _decode(skeleton["__dict__"]["config"], {})
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable licodec checkpoint ({exc})") from None
-    return {k: v for k, v in settings.items() if k not in _MACHINE_SETTINGS}
+    return {k: v for k, v in load_entry(path, "config").items() if k not in _MACHINE_SETTINGS}
 
 
 def config_from_args(args: argparse.Namespace):

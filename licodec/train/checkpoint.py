@@ -15,7 +15,7 @@ import torch
 
 from ..files import atomic_write
 
-__all__ = ["save_state", "load_state", "load_state_bytes"]
+__all__ = ["save_state", "load_state", "load_state_bytes", "load_entry"]
 
 
 def _encode(obj: Any, tensors: dict[str, torch.Tensor], path: str) -> Any:
@@ -71,6 +71,23 @@ def load_state(path: str | os.PathLike) -> Any:
     if "licodec_state" not in meta:
         raise ValueError(f"{path} is not a licodec checkpoint")
     return _decode(json.loads(meta["licodec_state"]), load_file(str(path)))
+
+
+def load_entry(path: str | os.PathLike, key: str) -> Any:
+    """One top-level entry of a checkpoint (e.g. "config"), from its metadata alone: no
+    tensor is read. ValueError if ``path`` is no licodec checkpoint."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except SafetensorError as exc:
+        raise ValueError(f"{path}: not a readable licodec checkpoint ({exc})") from None
+    try:
+        skeleton = json.loads(meta["licodec_state"])
+        return _decode(skeleton["__dict__"][key], {})
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: not a licodec checkpoint with {key!r}") from None
 
 
 def load_state_bytes(data: bytes) -> Any:

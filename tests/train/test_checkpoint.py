@@ -126,3 +126,16 @@ def test_state_loads_from_bytes_as_from_the_file(tmp_path):
     _assert_equal(state, load_state_bytes((tmp_path / "c.safetensors").read_bytes()))
     with pytest.raises(ValueError, match="not a licodec checkpoint"):
         load_state_bytes(b"\x00" * 16)
+
+
+def test_one_entry_reads_from_the_metadata_alone(tmp_path):
+    from licodec.train.checkpoint import load_entry
+
+    path = tmp_path / "c.safetensors"
+    save_state(path, {"config": {"lr": 1e-4, "milestones": [3]}, "w": torch.zeros(4)})
+    assert load_entry(path, "config") == {"lr": 1e-4, "milestones": [3]}
+    with pytest.raises(ValueError, match="not a licodec checkpoint with 'steps'"):
+        load_entry(path, "steps")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="not a readable licodec checkpoint"):
+        load_entry(tmp_path / "junk.safetensors", "config")
