@@ -8,11 +8,13 @@ Importing ``licodec`` is light: torch and the models load on first use.
 """
 from __future__ import annotations
 
+from .errors import CodecError, FormatError, InputError, LicodecError, ModelNotFound
+
 __version__ = "0.1.0"
 
 _API = ("compress", "decompress", "compress_file", "decompress_file", "info")
 
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", *_API, "LicodecError", "InputError", "FormatError", "CodecError", "ModelNotFound"]
 
 
 def __getattr__(name: str):

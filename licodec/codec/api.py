@@ -12,20 +12,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import CodecError, FormatError, InputError
 from ..files import atomic_write
 from ..models import ImageCodec
 from . import container
-from .container import FormatError, Header
-from .image import InputError, from_rgb, read_image, to_rgb
+from .container import Header
+from .image import from_rgb, read_image, to_rgb
 from .model_codec import ModelCodec
 
 __all__ = ["compress", "decompress", "compress_file", "decompress_file", "info", "resolve_model", "CodecError"]
 
 MULTIPLE = 16
-
-
-class CodecError(ValueError):
-    """A model/file mismatch or an unusable setting."""
 
 
 def resolve_model(model: str | os.PathLike | ImageCodec | ModelCodec | None) -> ModelCodec:
@@ -118,10 +115,7 @@ def decode_latents(data: bytes, model=None) -> tuple[torch.Tensor, Header, Model
     if (header.quality is None) != (rng is None) or (rng and not rng[0] <= header.quality <= rng[1]):
         raise FormatError("corrupt file: quality does not fit the model")
     hp, wp = -(-header.height // MULTIPLE), -(-header.width // MULTIPLE)
-    try:
-        y_hat = codec.decode_latents(header.streams, hp, wp)
-    except (ValueError, RuntimeError, OverflowError, AssertionError) as exc:  # constriction reports bad data as these
-        raise FormatError(f"corrupt stream ({exc})") from None
+    y_hat = codec.decode_latents(header.streams, hp, wp)  # corrupt data raises FormatError where it is found
     return y_hat, header, codec
 
 

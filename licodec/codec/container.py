@@ -22,6 +22,8 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+from ..errors import FormatError
+
 __all__ = ["MAGIC", "VERSION", "Header", "pack", "unpack", "FormatError", "MAX_PIXELS"]
 
 MAGIC = b"\x89LIC"
@@ -29,10 +31,6 @@ VERSION = 2  # 2: entropy parameters from int8 weights (coding tables version 2)
 MAX_NAME = 64
 MAX_PIXELS = 1 << 26  # 67 Mpixel: decoding needs about 200 bytes of memory per pixel
 COLOURS = {0: "RGB", 1: "L"}
-
-
-class FormatError(ValueError):
-    """The data is not a valid .lic file (the message says why)."""
 
 
 @dataclass

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import FormatError
 from ..layers.masked_conv import causal_mask
 from .fixed import ACT_BITS, ACT_LIMIT, FixedLayer, IntMatrix, combine, digit_rows, int_mm
 from .rangecoder import Decoder, Encoder, TableCoder
@@ -134,7 +135,7 @@ class DecoderIO(SymbolIO):
 def _dequantize(sym: np.ndarray, mu_int: Tensor) -> Tensor:
     """Symbols around mu -> fixed-point values sym * 2**A + mu (mu's dtype: int64 or integer-valued float64)."""
     if sym.size and np.abs(sym).max() >= 2**30:
-        raise ValueError("corrupt stream: latent out of range")
+        raise FormatError("corrupt stream: latent out of range")
     return torch.from_numpy(np.ascontiguousarray(sym)).to(mu_int.dtype).mul_(2**ACT_BITS).add_(mu_int)
 
 

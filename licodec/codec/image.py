@@ -15,15 +15,13 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..errors import InputError
+
 __all__ = ["LicodecNotice", "InputError", "to_rgb", "read_image", "from_rgb"]
 
 
 class LicodecNotice(UserWarning):
     """Something about the input changed on its way in (a conversion users should know of)."""
-
-
-class InputError(ValueError):
-    """An input image that licodec cannot code (the message says why)."""
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".ppm", ".pgm", ".pnm", ".tif", ".tiff", ".gif")

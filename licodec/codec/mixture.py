@@ -86,7 +86,7 @@ class MixturePlan:
         esc = (sym < 0) | (sym >= self.width)
         sym = np.where(esc, self.width, sym)
         for w, sel in self._groups():
-            enc._enc.encode(sym[sel].astype(np.int32), self.coder.family, self._rows(sel, w))
+            enc.encode(sym[sel].astype(np.int32), self.coder.family, self._rows(sel, w))
         if esc.any():
             v, lo, w = values[esc], self.lo[esc], self.width[esc]
             self.coder.encode_escapes(enc, np.where(v < lo, v - lo, v - (lo + w - 1)))
@@ -94,7 +94,7 @@ class MixturePlan:
     def decode(self, dec: Decoder) -> np.ndarray:
         sym = np.empty(self.lo.shape[0], dtype=np.int64)
         for w, sel in self._groups():
-            sym[sel] = dec._dec.decode(self.coder.family, self._rows(sel, w))
+            sym[sel] = dec.decode(self.coder.family, self._rows(sel, w))
         values = sym + self.lo
         esc = sym == self.width
         if esc.any():

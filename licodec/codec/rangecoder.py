@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..entropy.tables import CodingTables, escape_amount
+from ..errors import FormatError
 
 __all__ = ["TableCoder", "Encoder", "Decoder"]
 
@@ -29,6 +30,10 @@ class Encoder:
     def __init__(self) -> None:
         self._enc = _constriction().stream.queue.RangeEncoder()
 
+    def encode(self, symbols: np.ndarray, model, *params: np.ndarray) -> None:
+        """Append int32 ``symbols`` under a constriction ``model`` (a family with ``params`` per symbol)."""
+        self._enc.encode(symbols, model, *params)
+
     def bytes(self) -> bytes:
         words = self._enc.get_compressed()
         return np.asarray(words, dtype="<u4").tobytes()
@@ -39,9 +44,18 @@ class Decoder:
 
     def __init__(self, data: bytes) -> None:
         if len(data) % 4:
-            raise ValueError("corrupt stream: length is not a multiple of 4 bytes")
+            raise FormatError("corrupt stream: length is not a multiple of 4 bytes")
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
         self._dec = _constriction().stream.queue.RangeDecoder(words)
+
+    def decode(self, model, *args) -> np.ndarray:
+        """The next symbols under ``model``: a count for a fixed model, or one row of
+        parameters per symbol for a family. Data no encoder could have written (constriction
+        reports it as an AssertionError) is a FormatError."""
+        try:
+            return self._dec.decode(model, *args)
+        except AssertionError as exc:
+            raise FormatError(f"corrupt stream ({exc})") from None
 
 
 class EscapeCoder:
@@ -61,18 +75,18 @@ class EscapeCoder:
         if mag.max() >= 2**self.MAX_ESCAPE_BITS:
             raise ValueError("latent value too large to code")
         nbits = np.floor(np.log2(mag)).astype(np.int64) + 1
-        enc._enc.encode((amount < 0).astype(np.int32), self._bit)
-        enc._enc.encode(nbits.astype(np.int32), self._len)
+        enc.encode((amount < 0).astype(np.int32), self._bit)
+        enc.encode(nbits.astype(np.int32), self._len)
         rest = mag - (1 << (nbits - 1))
         for n in np.unique(nbits[nbits >= 2]).tolist():  # ascending bit lengths present
             self._encode_bits(enc, rest[nbits == n], n - 1)
 
     def decode_escapes(self, dec: Decoder, k: int) -> np.ndarray:
         """Inverse of :meth:`encode_escapes`: k signed distances."""
-        neg = np.asarray(dec._dec.decode(self._bit, k), dtype=np.int64).astype(bool)
-        nbits = np.asarray(dec._dec.decode(self._len, k), dtype=np.int64)
+        neg = np.asarray(dec.decode(self._bit, k), dtype=np.int64).astype(bool)
+        nbits = np.asarray(dec.decode(self._len, k), dtype=np.int64)
         if (nbits < 1).any() or (nbits > self.MAX_ESCAPE_BITS).any():
-            raise ValueError("corrupt stream: bad escape length")
+            raise FormatError("corrupt stream: bad escape length")
         mag = np.left_shift(np.ones(k, dtype=np.int64), nbits - 1)
         for n in np.unique(nbits[nbits >= 2]).tolist():  # ascending bit lengths present
             sel = nbits == n
@@ -81,16 +95,16 @@ class EscapeCoder:
 
     def _encode_bits(self, enc: Encoder, v: np.ndarray, n: int) -> None:
         if n <= 16:
-            enc._enc.encode(v.astype(np.int32), self._uniform[n])
+            enc.encode(v.astype(np.int32), self._uniform[n])
         else:  # split into a high and a low part
-            enc._enc.encode((v >> 16).astype(np.int32), self._uniform[n - 16])
-            enc._enc.encode((v & 0xFFFF).astype(np.int32), self._uniform[16])
+            enc.encode((v >> 16).astype(np.int32), self._uniform[n - 16])
+            enc.encode((v & 0xFFFF).astype(np.int32), self._uniform[16])
 
     def _decode_bits(self, dec: Decoder, count: int, n: int) -> np.ndarray:
         if n <= 16:
-            return np.asarray(dec._dec.decode(self._uniform[n], count), dtype=np.int64)
-        hi = np.asarray(dec._dec.decode(self._uniform[n - 16], count), dtype=np.int64)
-        lo = np.asarray(dec._dec.decode(self._uniform[16], count), dtype=np.int64)
+            return np.asarray(dec.decode(self._uniform[n], count), dtype=np.int64)
+        hi = np.asarray(dec.decode(self._uniform[n - 16], count), dtype=np.int64)
+        lo = np.asarray(dec.decode(self._uniform[16], count), dtype=np.int64)
         return (hi << 16) | lo
 
 
@@ -128,7 +142,7 @@ class TableCoder(EscapeCoder):
         esc = (sym < 0) | (sym >= length)
         sym = np.where(esc, length, sym).astype(np.int32)
         for d, members in self._groups(index):
-            enc._enc.encode(sym[members], self._models[d])
+            enc.encode(sym[members], self._models[d])
         if esc.any():
             self.encode_escapes(enc, escape_amount(values[esc], off[esc], length[esc]))
 
@@ -139,7 +153,7 @@ class TableCoder(EscapeCoder):
             return values
         t = self.tables
         for d, members in self._groups(index):  # table symbols, one call per distribution
-            values[members] = dec._dec.decode(self._models[d], len(members))
+            values[members] = dec.decode(self._models[d], len(members))
         lengths = t.lengths[index]
         esc = values == lengths  # the escape symbol of each value's table
         if esc.any():

@@ -9,16 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import ModelNotFound
 from .model_codec import ModelCodec
 
 __all__ = ["ModelNotFound", "search_path", "installed", "default_name", "load"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 _CACHE: dict[str, ModelCodec] = {}
-
-
-class ModelNotFound(LookupError):
-    """No such model is installed (the message says where we looked)."""
 
 
 def search_path() -> list[Path]:
