@@ -16,7 +16,6 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -135,6 +134,3 @@ def kodak(root: str | os.PathLike, download: bool = True, verify: bool = False) 
     return [(p.name, load_rgb(p)) for p in kodak_paths(root, download=download, verify=verify)]
 
 
-def iter_images(root: str | os.PathLike) -> Iterator[tuple[str, np.ndarray]]:
-    for p in image_folder(root):
-        yield p.name, load_rgb(p)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers.gdn import lower_bound
+from ..ops import lower_bound
 
 __all__ = ["FactorizedDensity"]
 

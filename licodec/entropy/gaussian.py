@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..layers.gdn import lower_bound
+from ..ops import lower_bound
 
 __all__ = ["GaussianConditional", "GaussianMixtureConditional", "standard_cdf", "DEFAULT_SCALE_BOUND"]
 

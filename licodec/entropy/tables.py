@@ -7,7 +7,8 @@ values ``offsets[d] .. offsets[d] + lengths[d] - 1`` with frequencies
 exactly 2**precision and every frequency is >= 1, so every value can be coded.
 
 Tables are built once from a trained model (:func:`gaussian_tables` for the fixed
-scale table of y, :func:`factorized_tables` for z) and saved with it; the encoder and
+scale table of y; :meth:`CodingTables.from_pmfs` of a factorized density's
+``pmf_table()`` for z, in ``licodec/codec/tables.py``) and saved with it; the encoder and
 the decoder read the same integers.
 """
 from __future__ import annotations
@@ -82,11 +83,6 @@ class CodingTables:
 
     def __len__(self) -> int:
         return int(self.offsets.shape[0])
-
-    def probabilities(self, d: int) -> np.ndarray:
-        """Row d (with its escape last) as float64 probabilities."""
-        n = int(self.lengths[d]) + 1
-        return self.freqs[d, :n].astype(np.float64) / (1 << self.precision)
 
     def free_weights(self, d: int) -> np.ndarray:
         """Row d minus one per symbol, as float64 integers summing to 2**precision - n.

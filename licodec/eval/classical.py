@@ -42,7 +42,6 @@ from ..files import atomic_write
 __all__ = [
     "ClassicalCodec",
     "CODECS",
-    "codec_names",
     "get_codec",
     "available_codecs",
     "encode_decode",
@@ -333,10 +332,6 @@ CODECS: dict[str, ClassicalCodec] = {
 }
 
 DEFAULT_CODECS = ("jpeg420", "jpeg444", "webp", "jpeg2000", "hevc444", "avif444", "jpegxl", "bpg444")
-
-
-def codec_names() -> list[str]:
-    return list(CODECS)
 
 
 def get_codec(name: str) -> ClassicalCodec:

@@ -14,40 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["LowerBound", "lower_bound", "NonNegativeParametrizer", "GDN", "IGDN"]
+from ..ops import lower_bound
 
-
-class _LowerBoundFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, bound: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x, bound)
-        return torch.max(x, bound)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
-        x, bound = ctx.saved_tensors
-        # Pass the gradient where x is above the bound, or where it pushes x upwards.
-        pass_through = (x >= bound) | (grad < 0)
-        return pass_through.to(grad.dtype) * grad, None
-
-
-def lower_bound(x: Tensor, bound: float | Tensor) -> Tensor:
-    """max(x, bound) whose gradient still pulls x up from below the bound."""
-    b = torch.as_tensor(bound, dtype=x.dtype, device=x.device)
-    if not torch.is_grad_enabled() or not x.requires_grad:
-        return torch.max(x, b)
-    return _LowerBoundFn.apply(x, b)
-
-
-class LowerBound(nn.Module):
-    """Module form of :func:`lower_bound`."""
-
-    def __init__(self, bound: float) -> None:
-        super().__init__()
-        self.register_buffer("bound", torch.tensor(float(bound)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return lower_bound(x, self.bound)
+__all__ = ["NonNegativeParametrizer", "GDN", "IGDN"]
 
 
 class NonNegativeParametrizer(nn.Module):

@@ -22,7 +22,12 @@ __all__ = ["FactorizedPrior", "Hyperprior", "ConditionalPrior"]
 
 
 class FactorizedPrior(nn.Module):
-    """y ~ learned per-channel density. ``forward(y) -> (y_hat, {"y": likelihoods})``."""
+    """y ~ learned per-channel density.
+
+    ``forward(y, decoder_rounding) -> (y_tilde, y_dec, {"y": likelihoods})``: y with noise (or
+    rounded, in eval mode), what g_s gets (y_tilde, or y rounded straight-through with
+    ``decoder_rounding="ste"`` in training), and the likelihoods of y_tilde.
+    """
 
     def __init__(self, M: int) -> None:
         super().__init__()

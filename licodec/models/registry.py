@@ -18,12 +18,9 @@ from . import transforms as T
 from .codec import ImageCodec
 from .priors import ConditionalPrior, FactorizedPrior, Hyperprior
 
-__all__ = ["create", "names", "register", "DEFAULT_SIZES"]
+__all__ = ["create", "names", "register"]
 
 _REGISTRY: dict[str, Callable[..., ImageCodec]] = {}
-
-# (N, M) of the paper's low-rate configuration; high rates use N=192, M=320.
-DEFAULT_SIZES = {"N": 192, "M": 192}
 
 
 def register(name: str) -> Callable[[Callable[..., ImageCodec]], Callable[..., ImageCodec]]:

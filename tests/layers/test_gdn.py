@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from licodec.layers import GDN, IGDN, lower_bound
+from licodec.layers import GDN, IGDN
+from licodec.ops import lower_bound
 
 
 def test_gdn_matches_formula():
