@@ -23,8 +23,9 @@ import math
 
 import numpy as np
 
+from ..entropy.tables import escape_payload_bits
 from .fixed import ACT_BITS
-from .rangecoder import Decoder, Encoder, EscapeCoder, _constriction
+from .rangecoder import Decoder, Encoder, EscapeCoder, _constriction, join_escapes, split_escapes
 
 __all__ = ["build_mixture_tables", "MixtureCoder", "MixturePlan"]
 
@@ -81,42 +82,25 @@ class MixturePlan:
             yield int(w), np.flatnonzero(self.width == w)
 
     def encode(self, enc: Encoder, values: np.ndarray) -> None:
-        values = np.asarray(values, dtype=np.int64).ravel()
-        sym = values - self.lo
-        esc = (sym < 0) | (sym >= self.width)
-        sym = np.where(esc, self.width, sym)
+        sym, amount = split_escapes(np.asarray(values, dtype=np.int64).ravel(), self.lo, self.width)
         for w, sel in self._groups():
-            enc.encode(sym[sel].astype(np.int32), self.coder.family, self._rows(sel, w))
-        if esc.any():
-            v, lo, w = values[esc], self.lo[esc], self.width[esc]
-            self.coder.encode_escapes(enc, np.where(v < lo, v - lo, v - (lo + w - 1)))
+            enc.encode(sym[sel], self.coder.family, self._rows(sel, w))
+        if amount.size:
+            self.coder.encode_escapes(enc, amount)
 
     def decode(self, dec: Decoder) -> np.ndarray:
         sym = np.empty(self.lo.shape[0], dtype=np.int64)
         for w, sel in self._groups():
             sym[sel] = dec.decode(self.coder.family, self._rows(sel, w))
-        values = sym + self.lo
-        esc = sym == self.width
-        if esc.any():
-            amount = self.coder.decode_escapes(dec, int(esc.sum()))
-            lo, w = self.lo[esc], self.width[esc]
-            values[esc] = np.where(amount < 0, lo + amount, lo + w - 1 + amount)
-        return values
+        return join_escapes(sym, self.lo, self.width, self.coder.decode_escapes(dec, int((sym == self.width).sum())))
 
     def cost_bits(self, values: np.ndarray) -> float:
-        values = np.asarray(values, dtype=np.int64).ravel()
-        sym = values - self.lo
-        esc = (sym < 0) | (sym >= self.width)
-        sym = np.where(esc, self.width, sym)
+        sym, amount = split_escapes(np.asarray(values, dtype=np.int64).ravel(), self.lo, self.width)
         bits = 0.0
         for w, sel in self._groups():
             f = self._rows(sel, w)[np.arange(len(sel)), sym[sel]] + 1
             bits += float(np.sum(FREQ_BITS - np.log2(f)))
-        if esc.any():
-            v, lo, w = values[esc], self.lo[esc], self.width[esc]
-            mag = np.abs(np.where(v < lo, v - lo, v - (lo + w - 1)))
-            bits += float(np.sum(6 + np.floor(np.log2(mag)) + 1))
-        return bits
+        return bits + float(np.sum(escape_payload_bits(amount)))
 
 
 class MixtureCoder(EscapeCoder):

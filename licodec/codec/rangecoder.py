@@ -58,6 +58,24 @@ class Decoder:
             raise FormatError(f"corrupt stream ({exc})") from None
 
 
+def split_escapes(values: np.ndarray, lo: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values coded with ranges ``lo .. lo + length - 1`` -> (int32 symbols, with the escape
+    symbol ``length`` for a value outside its range; the escaped values' signed distances)."""
+    sym = values - lo
+    esc = (sym < 0) | (sym >= length)
+    return np.where(esc, length, sym).astype(np.int32), escape_amount(values[esc], lo[esc], length[esc])
+
+
+def join_escapes(sym: np.ndarray, lo: np.ndarray, length: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`split_escapes`: decoded symbols and the escaped values' distances -> values."""
+    sym = np.asarray(sym, dtype=np.int64)
+    values = sym + lo
+    esc = sym == length
+    if esc.any():
+        values[esc] = np.where(amount < 0, lo[esc] + amount, lo[esc] + length[esc] - 1 + amount)
+    return values
+
+
 class EscapeCoder:
     """Payloads of values beyond a distribution's range (format in the module docstring)."""
 
@@ -83,6 +101,8 @@ class EscapeCoder:
 
     def decode_escapes(self, dec: Decoder, k: int) -> np.ndarray:
         """Inverse of :meth:`encode_escapes`: k signed distances."""
+        if k == 0:
+            return np.zeros(0, dtype=np.int64)
         neg = np.asarray(dec.decode(self._bit, k), dtype=np.int64).astype(bool)
         nbits = np.asarray(dec.decode(self._len, k), dtype=np.int64)
         if (nbits < 1).any() or (nbits > self.MAX_ESCAPE_BITS).any():
@@ -137,30 +157,19 @@ class TableCoder(EscapeCoder):
         if index.size == 0:
             return
         t = self.tables
-        off, length = t.offsets[index].astype(np.int64), t.lengths[index].astype(np.int64)
-        sym = values - off
-        esc = (sym < 0) | (sym >= length)
-        sym = np.where(esc, length, sym).astype(np.int32)
+        sym, amount = split_escapes(values, t.offsets[index].astype(np.int64), t.lengths[index].astype(np.int64))
         for d, members in self._groups(index):
             enc.encode(sym[members], self._models[d])
-        if esc.any():
-            self.encode_escapes(enc, escape_amount(values[esc], off[esc], length[esc]))
+        if amount.size:
+            self.encode_escapes(enc, amount)
 
     def decode(self, dec: Decoder, index: np.ndarray) -> np.ndarray:
         index = np.asarray(index, dtype=np.int64).ravel()
-        values = np.empty(index.size, dtype=np.int64)
+        sym = np.empty(index.size, dtype=np.int64)
         if index.size == 0:
-            return values
+            return sym
         t = self.tables
         for d, members in self._groups(index):  # table symbols, one call per distribution
-            values[members] = dec.decode(self._models[d], len(members))
-        lengths = t.lengths[index]
-        esc = values == lengths  # the escape symbol of each value's table
-        if esc.any():
-            amount = self.decode_escapes(dec, int(esc.sum()))
-            e_off = t.offsets[index[esc]].astype(np.int64)
-            values[esc] = np.where(amount < 0, e_off + amount, e_off + lengths[esc] - 1 + amount)
-            values[~esc] += t.offsets[index[~esc]]
-        else:
-            values += t.offsets[index]
-        return values
+            sym[members] = dec.decode(self._models[d], len(members))
+        length = t.lengths[index].astype(np.int64)
+        return join_escapes(sym, t.offsets[index].astype(np.int64), length, self.decode_escapes(dec, int((sym == length).sum())))
