@@ -15,7 +15,7 @@
 #define LEAKY_INT 655 /* round(0.01 * 2**16) */
 #define LEAKY_BITS 16
 
-static const int64_t BALANCED[4] = {0, 127, 32639, 8355967}; /* largest |a| with d digits */
+static const int64_t BALANCED[4] = {0, 127, 32639, 8355711}; /* largest |a| with d digits: 127 * (256**d - 1) / 255 */
 
 static inline int64_t clamp_act(int64_t a) {
     return a > ACT_LIMIT ? ACT_LIMIT : (a < -ACT_LIMIT ? -ACT_LIMIT : a);
@@ -139,6 +139,18 @@ int64_t lc_store(const int64_t *sym, const int64_t *mu, int64_t n, int64_t M,
         flags[flat[i]] = any;
     }
     return 0;
+}
+
+/* The arithmetic constants above, for steps.py to check against fixed.py's at load time:
+ * ACT_BITS, ACT_LIMIT, LEAKY_INT, LEAKY_BITS, BALANCED[1..3]. */
+void lc_constants(int64_t *out) {
+    out[0] = ACT_BITS;
+    out[1] = ACT_LIMIT;
+    out[2] = LEAKY_INT;
+    out[3] = LEAKY_BITS;
+    out[4] = BALANCED[1];
+    out[5] = BALANCED[2];
+    out[6] = BALANCED[3];
 }
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_steps", "ctypes-loaded kernels (see steps.py)", -1, NULL};

@@ -22,7 +22,7 @@ from .model_codec import ModelCodec
 
 __all__ = ["compress", "decompress", "compress_file", "decompress_file", "info", "resolve_model", "CodecError"]
 
-MULTIPLE = 16
+MULTIPLE = ImageCodec.downsampling  # image sides are padded to a multiple of this
 
 
 def resolve_model(model: str | os.PathLike | ImageCodec | ModelCodec | None) -> ModelCodec:

@@ -35,14 +35,13 @@ from torch import Tensor
 
 from ..errors import FormatError
 from ..layers.masked_conv import causal_mask
-from .fixed import ACT_BITS, ACT_LIMIT, FixedLayer, IntMatrix, combine, digit_rows, int_mm
+from .fixed import ACT_BITS, ACT_LIMIT, ONE, FixedLayer, IntMatrix, combine, digit_rows, int_mm
 from .rangecoder import Decoder, Encoder, TableCoder
 from .steps import fast_steps
 from .tables import CodingState
 
 __all__ = ["Stages", "code_factorized", "code_gaussian", "code_autoregressive", "wavefront_steps", "SymbolIO", "EncoderIO", "DecoderIO"]
 
-ONE = float(2**ACT_BITS)
 
 
 class Stages:

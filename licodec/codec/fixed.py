@@ -55,7 +55,8 @@ WEIGHT_MAX = 127
 SHIFT_MAX = 20
 LEAKY_BITS = 16
 LEAKY_INT = round(0.01 * 2**LEAKY_BITS)
-_BALANCED = {d: 127 * (256**d - 1) // 255 for d in (1, 2, 3)}  # largest |a| with d balanced digits
+ONE = float(2**ACT_BITS)  # 1.0 on the activation grid
+BALANCED = {d: 127 * (256**d - 1) // 255 for d in (1, 2, 3)}  # largest |a| with d balanced digits
 
 
 def channel_shifts(weight: Tensor, out_dim: int = 0) -> Tensor:
@@ -112,7 +113,7 @@ def digit_rows(a: Tensor) -> tuple[Tensor, int]:
     if a.numel():
         lo, hi = torch.aminmax(a)
         m = max(-float(lo), float(hi))
-    d = next((d for d in (1, 2, 3) if m <= _BALANCED[d]), 0)
+    d = next((d for d in (1, 2, 3) if m <= BALANCED[d]), 0)
     if not d:
         raise ValueError("fixed-point value out of range")
     if d == 1:

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ..entropy.tables import escape_payload_bits
+from ..entropy.tables import PRECISION, escape_payload_bits
 from .fixed import ACT_BITS
 from .rangecoder import Decoder, Encoder, EscapeCoder, _constriction, join_escapes, split_escapes
 
@@ -35,7 +35,7 @@ PHI_BITS = 10
 PHI_RANGE = 8
 TAIL = 7
 MAX_WIDTH = 8192
-FREQ_BITS = 24
+FREQ_BITS = PRECISION  # the frequencies' bits: constriction's categorical models take 24
 
 
 def build_mixture_tables() -> dict[str, np.ndarray]:

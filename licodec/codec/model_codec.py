@@ -20,13 +20,12 @@ from torch import Tensor
 from ..layers import GDN
 from ..models import ImageCodec
 from .engine import DecoderIO, EncoderIO, Stages, code_autoregressive, code_factorized, code_gaussian, hyper_features
-from .fixed import ACT_BITS
+from .fixed import ONE
 from .rangecoder import Decoder, Encoder, TableCoder
 from .tables import CodingState, build_coding_state
 
 __all__ = ["ModelCodec"]
 
-SCALE = float(2**ACT_BITS)
 
 
 class ModelCodec:
@@ -178,7 +177,7 @@ class ModelCodec:
     def synthesize(self, y_hat: Tensor, quality: float | None = None, stages: Stages = Stages()) -> Tensor:
         """y_hat (M, h, w) fixed point -> x_hat (1, 3, 16h, 16w) float32, unclipped."""
         with stages("g_s"):
-            y = (y_hat.to(torch.float64) * (1.0 / SCALE)).float()[None]
+            y = (y_hat.to(torch.float64) * (1.0 / ONE)).float()[None]
             q = self._q(quality)
             if q is not None:
                 _, inv_gain = self.model.gain.gains(q)

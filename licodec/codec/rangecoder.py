@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..entropy.tables import CodingTables, escape_amount
+from ..entropy.tables import PRECISION, CodingTables, escape_amount
 from ..errors import FormatError
 
 __all__ = ["TableCoder", "Encoder", "Decoder"]
@@ -135,8 +135,8 @@ class TableCoder(EscapeCoder):
         super().__init__()
         c = _constriction()
         self.tables = tables
-        if tables.precision != 24:
-            raise ValueError("constriction's categorical models have 24-bit precision; tables must too")
+        if tables.precision != PRECISION:
+            raise ValueError(f"constriction's categorical models have {PRECISION}-bit precision; tables must too")
         # Exactly the tables' integer frequencies (see CodingTables.free_weights).
         self._models = [c.stream.model.Categorical(tables.free_weights(d), perfect=False) for d in range(len(tables))]
 

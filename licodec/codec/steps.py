@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .fixed import FixedLayer, FixedNet, int_mm
+from .fixed import ACT_BITS, ACT_LIMIT, BALANCED, LEAKY_BITS, LEAKY_INT, FixedLayer, FixedNet, int_mm
 
 __all__ = ["kernels", "FastSteps"]
 
@@ -50,9 +50,23 @@ def kernels() -> ctypes.CDLL | None:
                 for name in ("lc_gather", "lc_layer", "lc_gaussian", "lc_store"):
                     getattr(lib, name).restype = ctypes.c_int64
                     getattr(lib, name).argtypes = None
+                _check_constants(lib, path)
                 _LIB = lib
                 break
     return _LIB or None
+
+
+def _check_constants(lib: ctypes.CDLL, path: Path) -> None:
+    """The C kernels' arithmetic constants must be fixed.py's: a file built from an older
+    _steps.c would compute other values than the PyTorch path (a bug, not a user error)."""
+    expected = [ACT_BITS, ACT_LIMIT, LEAKY_INT, LEAKY_BITS, *(BALANCED[d] for d in (1, 2, 3))]
+    if not hasattr(lib, "lc_constants"):
+        raise RuntimeError(f"{path} predates licodec/codec/_steps.c (no lc_constants): rebuild it (pip install -e .)")
+    got = np.zeros(len(expected), dtype=np.int64)
+    lib.lc_constants.restype = None
+    lib.lc_constants(_p(got))
+    if got.tolist() != expected:
+        raise RuntimeError(f"{path}: constants {got.tolist()} differ from fixed.py's {expected}: rebuild it (pip install -e .)")
 
 
 def _p(t: Tensor | np.ndarray | None) -> ctypes.c_void_p:

@@ -115,3 +115,25 @@ def test_gaussian_kernel_bounds_sigma_and_finds_table_index():
 def test_kernels_can_be_disabled(monkeypatch):
     monkeypatch.setenv("LICODEC_KERNELS", "0")
     assert kernels() is None
+
+
+def test_the_c_kernels_constants_are_checked_at_load(monkeypatch, tmp_path):
+    """A build of an older _steps.c (other constants, or none exported) is refused at load;
+    this check found the C side's BALANCED[3] off by 256 (8355967 for 8355711)."""
+    import ctypes
+
+    from licodec.codec import steps
+
+    lib = steps.kernels()
+    if lib is None:
+        pytest.skip("C kernels not built")
+    steps._check_constants(lib, tmp_path / "ok.so")  # the build in use agrees
+
+    class Stale:  # a library without lc_constants
+        pass
+
+    with pytest.raises(RuntimeError, match="predates"):
+        steps._check_constants(Stale(), tmp_path / "old.so")
+    monkeypatch.setattr(steps, "LEAKY_INT", 654)
+    with pytest.raises(RuntimeError, match="differ from fixed.py"):
+        steps._check_constants(ctypes.CDLL(lib._name), tmp_path / "x.so")
