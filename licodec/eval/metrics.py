@@ -11,9 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["psnr", "ms_ssim", "ms_ssim_db", "rgb_metrics", "MS_SSIM_WEIGHTS"]
+__all__ = ["psnr", "psnr_from_mse", "ms_ssim", "ms_ssim_db", "rgb_metrics", "MS_SSIM_WEIGHTS"]
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def psnr_from_mse(mse: float, data_range: float = 1.0) -> float:
+    """PSNR in dB of a mean squared error (floored at 1e-12: identical images give 120 dB + 20 log10(range))."""
+    return 10 * math.log10(data_range**2 / max(mse, 1e-12))
 
 
 def psnr(a: Tensor, b: Tensor, data_range: float = 1.0) -> Tensor:

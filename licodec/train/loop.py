@@ -39,6 +39,7 @@ from ..models import ImageCodec, create
 from ..models.codec import bits
 from .checkpoint import load_state, load_state_bytes, save_state
 from ..codec.image import IMAGE_SUFFIXES, load_rgb
+from ..eval.metrics import ms_ssim, psnr_from_mse
 from ..files import atomic_write
 from .data import CropSampler, DeviceCrops, ImageCache, list_images, split_holdout
 
@@ -324,8 +325,6 @@ class Trainer:
         if cfg.metric == "mse":
             dist_term = lam * 255**2 * mse
         else:
-            from ..eval.metrics import ms_ssim
-
             dist_term = lam * (1 - ms_ssim(x_hat.clamp(0, 1), x))
         loss = (bpp + dist_term).mean()
         return loss, torch.stack([loss.detach(), bpp.detach().mean(), mse.detach().mean()])
@@ -395,7 +394,7 @@ class Trainer:
                 tot_bits += bits(out["likelihoods"]).item()
                 tot_pix += x.shape[-1] * x.shape[-2]
                 mse = torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2).item()
-                psnrs.append(10 * math.log10(1 / max(mse, 1e-12)))
+                psnrs.append(psnr_from_mse(mse))
             lam = float(model.gain.lambdas[q]) if q is not None else self.cfg.lmbda
             rows.append({"step": self.step, "level": q, "lambda": lam, "bpp": tot_bits / max(tot_pix, 1), "psnr": float(np.mean(psnrs)) if psnrs else float("nan")})
         model.train(was_training)
@@ -551,7 +550,7 @@ class Trainer:
                 if log_now:
                     row = {k: sum(v[j] for v in done) / len(done) for j, k in enumerate(stats)}
                     row["lr"] = lr
-                    row["psnr"] = 10 * math.log10(1 / max(row["mse"], 1e-12))
+                    row["psnr"] = psnr_from_mse(row["mse"])
                     bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", psnr=f"{row['psnr']:.2f}")
                     if self.rank == 0:
                         self._append_csv(log, {"step": self.step, "wall_s": round(self.wall, 1), "pixels": self.pixels, **{k: round(v, 6) for k, v in row.items()}})
