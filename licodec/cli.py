@@ -18,6 +18,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from .errors import LicodecError
+
 __all__ = ["main"]
 
 
@@ -230,13 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("licodec: interrupted", file=sys.stderr)
             return 130
-        except Exception as exc:  # one clear line, never a traceback (LICODEC_DEBUG=1 shows it)
+        except (_Fail, LicodecError, OSError) as exc:  # the input's problem, in one line; anything else is a bug and shows as one
             if debug:
                 raise
-            msg = str(exc) if isinstance(exc, (_Fail, ValueError, LookupError, OSError)) else f"internal error: {type(exc).__name__}: {exc}"
-            if isinstance(exc, LookupError) and msg.startswith("'") and msg.endswith("'"):
-                msg = msg[1:-1]
-            print(f"licodec: error: {msg}", file=sys.stderr)
+            print(f"licodec: error: {exc}", file=sys.stderr)
             return 1
 
 

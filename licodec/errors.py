@@ -2,7 +2,7 @@
 
     LicodecError                the input, a file or a model is the problem, not licodec
     ├── InputError              an image or file licodec cannot code (ValueError)
-    ├── FormatError             data that is not a valid .lic file: corrupt, truncated, foreign (ValueError)
+    ├── FormatError             a .lic or model file that is corrupt, truncated or foreign (ValueError)
     ├── CodecError              a file and a model that do not fit, or an unusable setting (ValueError)
     └── ModelNotFound           no such model is installed (LookupError)
 
@@ -23,7 +23,7 @@ class InputError(LicodecError, ValueError):
 
 
 class FormatError(LicodecError, ValueError):
-    """The data is not a valid .lic file (the message says why)."""
+    """The data is not a valid .lic file, or a file is not a usable model file (the message says why)."""
 
 
 class CodecError(LicodecError, ValueError):

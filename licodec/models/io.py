@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import FormatError
 from .codec import ImageCodec
 from .registry import create
 
@@ -58,7 +59,7 @@ def read_card(path: str | os.PathLike) -> dict:
 
 def load_model(path: str | os.PathLike) -> tuple[ImageCodec, dict[str, torch.Tensor], dict]:
     """Load a model file -> (model in eval mode, extra tensors by key, card)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -66,14 +67,17 @@ def load_model(path: str | os.PathLike) -> tuple[ImageCodec, dict[str, torch.Ten
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         tensors = load_file(str(path))
-    except Exception as exc:
-        raise ValueError(f"{path}: not a licodec model file ({exc})") from None
+    except SafetensorError as exc:
+        raise FormatError(f"{path}: not a licodec model file ({exc})") from None
     if "licodec_config" not in meta:
-        raise ValueError(f"{path}: not a licodec model file (no licodec_config)")
-    cfg = json.loads(meta["licodec_config"])
-    model = create(cfg.pop("name"), **cfg)
+        raise FormatError(f"{path}: not a licodec model file (no licodec_config)")
     state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    model.load_state_dict(state)
+    try:  # what a damaged or foreign config or state raises
+        cfg = json.loads(meta["licodec_config"])
+        model = create(cfg.pop("name"), **cfg)
+        model.load_state_dict(state)
+    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as exc:
+        raise FormatError(f"{path}: not a usable licodec model file ({exc})") from None
     extra = {k: v for k, v in tensors.items() if not k.startswith("model.")}
     if "licodec_weights_sha256" in meta:
         model._weights_sha256 = meta["licodec_weights_sha256"]
