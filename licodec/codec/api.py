@@ -7,6 +7,7 @@ on decoding.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +26,30 @@ __all__ = ["compress", "decompress", "compress_file", "decompress_file", "info",
 MULTIPLE = ImageCodec.downsampling  # image sides are padded to a multiple of this
 
 
+_FROM_OBJECTS: "OrderedDict[str, ModelCodec]" = OrderedDict()  # weights' SHA-256 -> codec of a copy
+_FROM_OBJECTS_KEPT = 4
+
+
 def resolve_model(model: str | os.PathLike | ImageCodec | ModelCodec | None) -> ModelCodec:
     """A ModelCodec from a name, a path, a model object or None (the default model).
 
-    A model object is put in eval mode (its transforms in channels-last layout), and its
-    coding tables and weights id are built on first use and cached on the object: after
-    changing its weights, build a fresh ``ModelCodec.from_model`` (or export the model).
+    A model object is left as it is: the codec works on a copy of its current weights,
+    cached by their SHA-256 (the last few), so a model trained further gets new coding
+    tables, and hashing (~0.1 s for the default model) is all a repeated call costs. For
+    many calls with one model object, resolve it once and pass the ModelCodec.
     """
     if isinstance(model, ModelCodec):
         return model
     if isinstance(model, ImageCodec):
-        codec = getattr(model, "_model_codec", None)
+        from ..models.io import weights_hash
+
+        key = weights_hash(model)
+        codec = _FROM_OBJECTS.get(key)
         if codec is None:
-            codec = model._model_codec = ModelCodec.from_model(model)
+            codec = _FROM_OBJECTS[key] = ModelCodec.from_model(model)
+            while len(_FROM_OBJECTS) > _FROM_OBJECTS_KEPT:
+                _FROM_OBJECTS.popitem(last=False)
+        _FROM_OBJECTS.move_to_end(key)
         return codec
     from . import zoo
 

@@ -40,7 +40,7 @@ from .rangecoder import Decoder, Encoder, TableCoder
 from .steps import fast_steps
 from .tables import CodingState
 
-__all__ = ["Stages", "code_factorized", "code_gaussian", "code_autoregressive", "wavefront_steps", "SymbolIO", "EncoderIO", "DecoderIO"]
+__all__ = ["Stages", "code_factorized", "code_gaussian", "code_autoregressive", "ContextTaps", "wavefront_steps", "SymbolIO", "EncoderIO", "DecoderIO"]
 
 
 
@@ -196,7 +196,7 @@ def wavefront_steps(h: int, w: int, c: int) -> list[tuple[np.ndarray, np.ndarray
     return steps
 
 
-class _Context:
+class ContextTaps:
     """The context model's causal taps as one int8 matrix: rows (tap, channel), columns 2M.
 
     The context input of every decoded position (y_hat on the 2**-4 grid, at most
@@ -206,7 +206,8 @@ class _Context:
     half of the product is skipped: its digits are zero, so the sum is the same.
     """
 
-    def __init__(self, layer: FixedLayer, kernel_size: int) -> None:
+    def __init__(self, layer: FixedLayer) -> None:
+        kernel_size = layer.weight.shape[-1]
         mask = causal_mask(kernel_size)
         taps = [(int(a), int(b)) for a, b in torch.nonzero(mask).tolist()]
         c = kernel_size // 2
@@ -247,21 +248,18 @@ class _Context:
         return self.layer.finish(combine(p, d, self.layer.bias_half, 1 << self.layer.input_shift))
 
 
-def code_autoregressive(state: CodingState, coder, psi: Tensor | None, shape: tuple[int, int, int], io: SymbolIO, stages: Stages = Stages()) -> Tensor:
+def code_autoregressive(state: CodingState, context: "ContextTaps", coder, psi: Tensor | None, shape: tuple[int, int, int], io: SymbolIO,
+                        stages: Stages = Stages()) -> Tensor:
     """y (M, h, w) with the context model on the wavefront schedule (module docstring).
 
+    ``context``: the state's context model as taps (:class:`ContextTaps`, built once per model).
     ``psi`` (h, w, P): fixed-point hyperprior features, or None (context-only model).
     ``coder``: the Gaussian TableCoder, or the MixtureCoder of a mixture model.
     ``io.symbols`` receives ``where`` = (rows, cols) and mu of shape (n, M).
     Returns y_hat (M, h, w) in fixed point.
     """
     m, h, w = shape
-    ctx_layer = state.context.layers[0]
-    k = ctx_layer.weight.shape[-1]
-    c = k // 2
-    context = getattr(state, "_taps", None)
-    if context is None:  # built once per model
-        context = state._taps = _Context(ctx_layer, k)
+    c = context.c
     ep = state.ep
     wp = w + 2 * c
     planes = context.planes(h, w, m)

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..layers import GDN
 from ..models import ImageCodec
-from .engine import DecoderIO, EncoderIO, Stages, code_autoregressive, code_factorized, code_gaussian, hyper_features
+from .engine import ContextTaps, DecoderIO, EncoderIO, Stages, code_autoregressive, code_factorized, code_gaussian, hyper_features
 from .fixed import ONE
 from .rangecoder import Decoder, Encoder, TableCoder
 from .tables import CodingState, build_coding_state
@@ -31,7 +31,13 @@ __all__ = ["ModelCodec"]
 class ModelCodec:
     """Encodes an image tensor to latent streams and back, with one model and its tables."""
 
-    def __init__(self, model: ImageCodec, state: CodingState, name: str | None = None) -> None:
+    def __init__(self, model: ImageCodec, state: CodingState, name: str | None = None, card: dict | None = None,
+                 weights_sha256: str | None = None) -> None:
+        """``model`` becomes the codec's own (eval mode, channels-last transforms): give it a
+        model nothing else changes, as :meth:`from_model` does with a copy. ``weights_sha256``:
+        the hash stored in its model file, else computed here."""
+        from ..models.io import weights_hash
+
         self.model = model.eval()
         # oneDNN runs these convolutions about 2x faster on channels-last tensors (same values
         # up to float rounding; decoding stays deterministic: the decoder alone runs g_s).
@@ -39,7 +45,9 @@ class ModelCodec:
             t.to(memory_format=torch.channels_last)
         self.state = state
         self.name = name or model.name
-        self.card: dict = {}
+        self.card: dict = dict(card or {})
+        self.weights_sha256 = weights_sha256 or weights_hash(model)
+        self.context = ContextTaps(state.context.layers[0]) if state.context is not None else None
         self._z_coder = TableCoder(state.z[0]) if state.z is not None else None
         self._yf_coder = TableCoder(state.y_factorized[0]) if state.y_factorized is not None else None
         self._g_coder = TableCoder(state.gaussian) if state.gaussian is not None else None
@@ -50,23 +58,17 @@ class ModelCodec:
 
     @classmethod
     def from_model(cls, model: ImageCodec) -> "ModelCodec":
-        """Build the coding state now (for a model fresh from training or a test)."""
-        model.eval()
-        tensors = getattr(model, "_coding_tensors", None)
-        if tensors is None:
-            tensors = build_coding_state(model)
-            model._coding_tensors = tensors
-        return cls(model, CodingState(model, tensors))
+        """A codec of a copy of ``model`` as it is now (a model fresh from training or a
+        test), its coding state built now; the caller's model is left as it was."""
+        import copy
+
+        own = copy.deepcopy(model).cpu().eval()
+        return cls(own, CodingState(own, build_coding_state(own)))
 
     @property
     def weights_id(self) -> bytes:
-        """First 8 bytes of the SHA-256 of the weights (stored in model files, else computed once)."""
-        from ..models.io import weights_hash
-
-        h = getattr(self.model, "_weights_sha256", None)
-        if h is None:
-            h = self.model._weights_sha256 = weights_hash(self.model)
-        return bytes.fromhex(h)[:8]
+        """First 8 bytes of the SHA-256 of the weights: the model identity a .lic file records."""
+        return bytes.fromhex(self.weights_sha256)[:8]
 
     @property
     def quality_range(self) -> tuple[float, float] | None:
@@ -135,7 +137,7 @@ class ModelCodec:
         enc = Encoder()
         if self.state.context is not None:
             io = EncoderIO(enc, y.permute(1, 2, 0), measure)
-            y_hat = code_autoregressive(self.state, self._g_coder, psi, (m, h, w), io, stages)
+            y_hat = code_autoregressive(self.state, self.context, self._g_coder, psi, (m, h, w), io, stages)
         else:
             io = EncoderIO(enc, y, measure)
             with stages("y coding"):
@@ -169,7 +171,7 @@ class ModelCodec:
                 psi = hyper_features(self.state, z_hat, (h, w))
         dec = DecoderIO(Decoder(streams[-1]))
         if self.state.context is not None:
-            return code_autoregressive(self.state, self._g_coder, psi, (m, h, w), dec, stages)
+            return code_autoregressive(self.state, self.context, self._g_coder, psi, (m, h, w), dec, stages)
         with stages("y coding"):
             return code_gaussian(self.state, self._g_coder, psi.permute(2, 0, 1), dec)
 

@@ -45,7 +45,7 @@ def default_name() -> str | None:
 
 def load(spec: str | os.PathLike | None = None) -> ModelCodec:
     """The ModelCodec for a model name, a model file path, or (None) the default model."""
-    from ..models.io import load_model
+    from ..models.io import load_model, stored_weights_hash
 
     if spec is None:
         spec = default_name()
@@ -70,7 +70,6 @@ def load(spec: str | os.PathLike | None = None) -> ModelCodec:
         raise ModelNotFound(f"{path}: model file has no coding tables (export it with licodec train --export)")
     from .tables import CodingState
 
-    codec = ModelCodec(model, CodingState(model, extra), name=name)
-    codec.card = card
+    codec = ModelCodec(model, CodingState(model, extra), name=name, card=card, weights_sha256=stored_weights_hash(path))
     _CACHE[spec] = codec
     return codec

@@ -126,6 +126,7 @@ def evaluate(
         raise ValueError("no images to evaluate")
     if not qualities:
         raise ValueError("no qualities to evaluate")
+    given_decompress = decompress
     if compress is None or decompress is None:
         c, d = default_codec_fns(model)
         compress, decompress = compress or c, decompress or d
@@ -134,8 +135,9 @@ def evaluate(
 
     if compress is api.compress:  # licodec's own coding: record which weights were measured
         codec = api.resolve_model(model)
-        codec.weights_id  # computes and caches the full hash on the model
-        weights = codec.model._weights_sha256
+        weights = codec.weights_sha256
+        model = codec  # resolved once: every image below codes with this codec
+        decompress = given_decompress or default_codec_fns(codec)[1]
     paths = [Path(p) for p in images]
     per_image: dict[str, list[dict]] = {}
     bar = None

@@ -18,7 +18,7 @@ from ..errors import FormatError
 from .codec import ImageCodec
 from .registry import create
 
-__all__ = ["save_model", "load_model", "read_card", "weights_hash"]
+__all__ = ["save_model", "load_model", "read_card", "weights_hash", "stored_weights_hash"]
 
 
 def weights_hash(model: ImageCodec) -> str:
@@ -57,6 +57,15 @@ def read_card(path: str | os.PathLike) -> dict:
         return json.loads((f.metadata() or {}).get("licodec_card", "{}"))
 
 
+def stored_weights_hash(path: str | os.PathLike) -> str | None:
+    """The weights' SHA-256 a model file records (``save_model`` writes it), read from its
+    metadata alone; None for a file without one."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return (f.metadata() or {}).get("licodec_weights_sha256")
+
+
 def load_model(path: str | os.PathLike) -> tuple[ImageCodec, dict[str, torch.Tensor], dict]:
     """Load a model file -> (model in eval mode, extra tensors by key, card)."""
     from safetensors import SafetensorError, safe_open
@@ -79,6 +88,4 @@ def load_model(path: str | os.PathLike) -> tuple[ImageCodec, dict[str, torch.Ten
     except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as exc:
         raise FormatError(f"{path}: not a usable licodec model file ({exc})") from None
     extra = {k: v for k, v in tensors.items() if not k.startswith("model.")}
-    if "licodec_weights_sha256" in meta:
-        model._weights_sha256 = meta["licodec_weights_sha256"]
     return model.eval(), extra, json.loads(meta.get("licodec_card", "{}"))
