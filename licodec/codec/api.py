@@ -15,7 +15,7 @@ import torch
 
 from ..errors import CodecError, FormatError, InputError
 from ..files import atomic_write
-from ..models import ImageCodec
+from ..models import CompressionModel
 from . import container
 from .container import Header
 from .image import from_rgb, read_image, to_rgb
@@ -23,14 +23,14 @@ from .model_codec import ModelCodec
 
 __all__ = ["compress", "decompress", "compress_file", "decompress_file", "info", "resolve_model", "CodecError"]
 
-MULTIPLE = ImageCodec.downsampling  # image sides are padded to a multiple of this
+MULTIPLE = CompressionModel.downsampling  # image sides are padded to a multiple of this
 
 
 _FROM_OBJECTS: "OrderedDict[str, ModelCodec]" = OrderedDict()  # weights' SHA-256 -> codec of a copy
 _FROM_OBJECTS_KEPT = 4
 
 
-def resolve_model(model: str | os.PathLike | ImageCodec | ModelCodec | None) -> ModelCodec:
+def resolve_model(model: str | os.PathLike | CompressionModel | ModelCodec | None) -> ModelCodec:
     """A ModelCodec from a name, a path, a model object or None (the default model).
 
     A model object is left as it is: the codec works on a copy of its current weights,
@@ -40,7 +40,7 @@ def resolve_model(model: str | os.PathLike | ImageCodec | ModelCodec | None) -> 
     """
     if isinstance(model, ModelCodec):
         return model
-    if isinstance(model, ImageCodec):
+    if isinstance(model, CompressionModel):
         from ..models.io import weights_hash
 
         key = weights_hash(model)

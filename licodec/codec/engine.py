@@ -38,7 +38,7 @@ from ..layers.masked_conv import causal_mask
 from .fixed import ACT_BITS, ACT_LIMIT, ONE, FixedLayer, IntMatrix, combine, digit_rows, int_mm
 from .rangecoder import Decoder, Encoder, TableCoder
 from .steps import fast_steps
-from .tables import CodingState
+from .coding_state import CodingState
 
 __all__ = ["Stages", "code_factorized", "code_gaussian", "code_autoregressive", "ContextTaps", "wavefront_steps", "SymbolIO", "EncoderIO", "DecoderIO"]
 

@@ -18,11 +18,11 @@ import torch
 from torch import Tensor
 
 from ..layers import GDN
-from ..models import ImageCodec
+from ..models import CompressionModel
 from .engine import ContextTaps, DecoderIO, EncoderIO, Stages, code_autoregressive, code_factorized, code_gaussian, hyper_features
 from .fixed import ONE
 from .rangecoder import Decoder, Encoder, TableCoder
-from .tables import CodingState, build_coding_state
+from .coding_state import CodingState, build_coding_state
 
 __all__ = ["ModelCodec"]
 
@@ -31,7 +31,7 @@ __all__ = ["ModelCodec"]
 class ModelCodec:
     """Encodes an image tensor to latent streams and back, with one model and its tables."""
 
-    def __init__(self, model: ImageCodec, state: CodingState, name: str | None = None, card: dict | None = None,
+    def __init__(self, model: CompressionModel, state: CodingState, name: str | None = None, card: dict | None = None,
                  weights_sha256: str | None = None) -> None:
         """``model`` becomes the codec's own (eval mode, channels-last transforms): give it a
         model nothing else changes, as :meth:`from_model` does with a copy. ``weights_sha256``:
@@ -57,7 +57,7 @@ class ModelCodec:
             self._g_coder = MixtureCoder(state.mixture, state.mixture_components, model.prior.conditional.scale_bound)
 
     @classmethod
-    def from_model(cls, model: ImageCodec) -> "ModelCodec":
+    def from_model(cls, model: CompressionModel) -> "ModelCodec":
         """A codec of a copy of ``model`` as it is now (a model fresh from training or a
         test), its coding state built now; the caller's model is left as it was."""
         import copy
@@ -75,7 +75,7 @@ class ModelCodec:
         """(lowest, highest) quality of a variable-rate model, None if fixed-rate.
 
         Qualities 1 .. L are the trained λ; below 1 the gains extrapolate down to
-        λ_min / 8 (see :class:`licodec.models.codec.RateGains`), e.g. -2 for a grid whose
+        λ_min / 8 (see :class:`licodec.models.compression_model.RateGains`), e.g. -2 for a grid whose
         λ double from level to level.
         """
         gain = self.model.gain

@@ -68,7 +68,7 @@ def load(spec: str | os.PathLike | None = None) -> ModelCodec:
     model, extra, card = load_model(path)
     if "coding.version" not in extra:
         raise ModelNotFound(f"{path}: model file has no coding tables (export it with licodec train --export)")
-    from .tables import CodingState
+    from .coding_state import CodingState
 
     codec = ModelCodec(model, CodingState(model, extra), name=name, card=card, weights_sha256=stored_weights_hash(path))
     _CACHE[spec] = codec

@@ -8,7 +8,7 @@ exactly 2**precision and every frequency is >= 1, so every value can be coded.
 
 Tables are built once from a trained model (:func:`gaussian_tables` for the fixed
 scale table of y; :meth:`CodingTables.from_pmfs` of a factorized density's
-``pmf_table()`` for z, in ``licodec/codec/tables.py``) and saved with it; the encoder and
+``pmf_table()`` for z, in ``licodec/codec/coding_state.py``) and saved with it; the encoder and
 the decoder read the same integers.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Models: the paper's joint model and its baselines, composed from shared parts."""
-from .codec import ImageCodec, RateGains, bits
+from .compression_model import CompressionModel, RateGains, bits
 from .priors import ConditionalPrior, FactorizedPrior, Hyperprior
 from .registry import create, names, register
 
-__all__ = ["ImageCodec", "RateGains", "bits", "ConditionalPrior", "FactorizedPrior", "Hyperprior", "create", "names", "register"]
+__all__ = ["CompressionModel", "RateGains", "bits", "ConditionalPrior", "FactorizedPrior", "Hyperprior", "create", "names", "register"]

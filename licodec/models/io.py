@@ -1,7 +1,7 @@
 """Saving and loading models as safetensors (never pickle) with their config in the metadata.
 
 A model file holds the model's ``state_dict`` under ``model.*`` plus, once built, the
-integer coding state under ``coding.*`` (see licodec.codec.tables); its metadata holds
+integer coding state under ``coding.*`` (see licodec.codec.coding_state); its metadata holds
 ``licodec_config`` (what :func:`licodec.models.create` needs) and ``licodec_card``
 (the model card as JSON).
 """
@@ -15,13 +15,13 @@ from pathlib import Path
 import torch
 
 from ..errors import FormatError
-from .codec import ImageCodec
+from .compression_model import CompressionModel
 from .registry import create
 
 __all__ = ["save_model", "load_model", "read_card", "weights_hash", "stored_weights_hash"]
 
 
-def weights_hash(model: ImageCodec) -> str:
+def weights_hash(model: CompressionModel) -> str:
     """SHA-256 over the model's parameters and buffers (names, shapes, dtypes, bytes), hex."""
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
@@ -31,7 +31,7 @@ def weights_hash(model: ImageCodec) -> str:
     return h.hexdigest()
 
 
-def save_model(model: ImageCodec, path: str | os.PathLike, card: dict | None = None, extra: dict[str, torch.Tensor] | None = None, half: bool = False) -> None:
+def save_model(model: CompressionModel, path: str | os.PathLike, card: dict | None = None, extra: dict[str, torch.Tensor] | None = None, half: bool = False) -> None:
     """Write ``model`` (and ``extra`` tensors, e.g. coding tables) atomically to ``path``.
 
     ``half``: float32 weights are stored as float16 (exact only for a model already
@@ -66,7 +66,7 @@ def stored_weights_hash(path: str | os.PathLike) -> str | None:
         return (f.metadata() or {}).get("licodec_weights_sha256")
 
 
-def load_model(path: str | os.PathLike) -> tuple[ImageCodec, dict[str, torch.Tensor], dict]:
+def load_model(path: str | os.PathLike) -> tuple[CompressionModel, dict[str, torch.Tensor], dict]:
     """Load a model file -> (model in eval mode, extra tensors by key, card)."""
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file

@@ -15,16 +15,16 @@ from typing import Callable
 
 from ..entropy import GaussianConditional, GaussianMixtureConditional
 from . import transforms as T
-from .codec import ImageCodec
+from .compression_model import CompressionModel
 from .priors import ConditionalPrior, FactorizedPrior, Hyperprior
 
 __all__ = ["create", "names", "register"]
 
-_REGISTRY: dict[str, Callable[..., ImageCodec]] = {}
+_REGISTRY: dict[str, Callable[..., CompressionModel]] = {}
 
 
-def register(name: str) -> Callable[[Callable[..., ImageCodec]], Callable[..., ImageCodec]]:
-    def deco(fn: Callable[..., ImageCodec]) -> Callable[..., ImageCodec]:
+def register(name: str) -> Callable[[Callable[..., CompressionModel]], Callable[..., CompressionModel]]:
+    def deco(fn: Callable[..., CompressionModel]) -> Callable[..., CompressionModel]:
         _REGISTRY[name] = fn
         return fn
 
@@ -42,7 +42,7 @@ def citation(name: str) -> str:
     return " ".join(doc.split("\n\n")[0].split())
 
 
-def create(name: str, N: int = 192, M: int = 192, lambdas: list[float] | None = None, **kwargs) -> ImageCodec:
+def create(name: str, N: int = 192, M: int = 192, lambdas: list[float] | None = None, **kwargs) -> CompressionModel:
     """Build an untrained model. ``lambdas`` (increasing) makes it variable-rate."""
     try:
         builder = _REGISTRY[name]
@@ -54,16 +54,16 @@ def create(name: str, N: int = 192, M: int = 192, lambdas: list[float] | None = 
 
 
 @register("bmshj2018-factorized")
-def factorized(N: int, M: int, lambdas=None) -> ImageCodec:
+def factorized(N: int, M: int, lambdas=None) -> CompressionModel:
     """Ballé, Minnen, Singh, Hwang & Johnston, ICLR 2018: factorized-prior baseline.
 
     x -g_a-> y -Q-> y_hat ~ factorized density -g_s-> x_hat
     """
-    return ImageCodec(T.g_a(N, M), T.g_s(N, M), FactorizedPrior(M), name="bmshj2018-factorized", N=N, M=M, lambdas=lambdas)
+    return CompressionModel(T.g_a(N, M), T.g_s(N, M), FactorizedPrior(M), name="bmshj2018-factorized", N=N, M=M, lambdas=lambdas)
 
 
 @register("bmshj2018-hyperprior")
-def scale_hyperprior(N: int, M: int, lambdas=None) -> ImageCodec:
+def scale_hyperprior(N: int, M: int, lambdas=None) -> CompressionModel:
     """Ballé et al., "Variational image compression with a scale hyperprior", ICLR 2018.
 
     x -g_a-> y -Q-> y_hat ~ N(0, sigma) -g_s-> x_hat
@@ -71,11 +71,11 @@ def scale_hyperprior(N: int, M: int, lambdas=None) -> ImageCodec:
     """
     hyper = Hyperprior(T.h_a_relu(N, M), T.h_s_relu(N, M), N, abs_input=True)
     prior = ConditionalPrior(GaussianConditional(use_means=False), hyper=hyper)
-    return ImageCodec(T.g_a(N, M), T.g_s(N, M), prior, name="bmshj2018-hyperprior", N=N, M=M, lambdas=lambdas)
+    return CompressionModel(T.g_a(N, M), T.g_s(N, M), prior, name="bmshj2018-hyperprior", N=N, M=M, lambdas=lambdas)
 
 
 @register("mbt2018-mean")
-def mean_scale_hyperprior(N: int, M: int, lambdas=None) -> ImageCodec:
+def mean_scale_hyperprior(N: int, M: int, lambdas=None) -> CompressionModel:
     """Minnen, Ballé & Toderici, NeurIPS 2018: mean-scale hyperprior (no context model).
 
     x -g_a-> y -Q-> y_hat ~ N(mu, sigma) -g_s-> x_hat
@@ -83,22 +83,22 @@ def mean_scale_hyperprior(N: int, M: int, lambdas=None) -> ImageCodec:
     """
     hyper = Hyperprior(T.h_a_leaky(N, M), T.h_s_leaky(N, M), N)
     prior = ConditionalPrior(GaussianConditional(), hyper=hyper)
-    return ImageCodec(T.g_a(N, M), T.g_s(N, M), prior, name="mbt2018-mean", N=N, M=M, lambdas=lambdas)
+    return CompressionModel(T.g_a(N, M), T.g_s(N, M), prior, name="mbt2018-mean", N=N, M=M, lambdas=lambdas)
 
 
 @register("mbt2018-context")
-def context_only(N: int, M: int, lambdas=None) -> ImageCodec:
+def context_only(N: int, M: int, lambdas=None) -> CompressionModel:
     """Minnen, Ballé & Toderici, NeurIPS 2018: context-only ablation (no hyperprior).
 
     x -g_a-> y -Q-> y_hat ~ N(mu, sigma) -g_s-> x_hat
                     y_hat -g_cm (masked 5x5)-> g_ep -> (mu, sigma)
     """
     prior = ConditionalPrior(GaussianConditional(), context=T.context_model(M), entropy_parameters=T.entropy_parameters(2 * M, 2 * M))
-    return ImageCodec(T.g_a(N, M), T.g_s(N, M), prior, name="mbt2018-context", N=N, M=M, lambdas=lambdas)
+    return CompressionModel(T.g_a(N, M), T.g_s(N, M), prior, name="mbt2018-context", N=N, M=M, lambdas=lambdas)
 
 
 @register("mbt2018")
-def joint(N: int, M: int, lambdas=None) -> ImageCodec:
+def joint(N: int, M: int, lambdas=None) -> CompressionModel:
     """Minnen, Ballé & Toderici, "Joint autoregressive and hierarchical priors for learned
     image compression", NeurIPS 2018 (arXiv 1809.02736): the paper's model.
 
@@ -110,11 +110,11 @@ def joint(N: int, M: int, lambdas=None) -> ImageCodec:
     """
     hyper = Hyperprior(T.h_a_leaky(N, M), T.h_s_leaky(N, M), N)
     prior = ConditionalPrior(GaussianConditional(), hyper=hyper, context=T.context_model(M), entropy_parameters=T.entropy_parameters(4 * M, 2 * M))
-    return ImageCodec(T.g_a(N, M), T.g_s(N, M), prior, name="mbt2018", N=N, M=M, lambdas=lambdas)
+    return CompressionModel(T.g_a(N, M), T.g_s(N, M), prior, name="mbt2018", N=N, M=M, lambdas=lambdas)
 
 
 @register("mbt2018-gmm")
-def joint_mixture(N: int, M: int, lambdas=None, components: int = 3) -> ImageCodec:
+def joint_mixture(N: int, M: int, lambdas=None, components: int = 3) -> CompressionModel:
     """Minnen, Ballé & Toderici, NeurIPS 2018: the joint model with a Gaussian mixture
     (K components; weights, means and scales per element) in place of the single Gaussian.
 
@@ -123,4 +123,4 @@ def joint_mixture(N: int, M: int, lambdas=None, components: int = 3) -> ImageCod
     cond = GaussianMixtureConditional(components)
     hyper = Hyperprior(T.h_a_leaky(N, M), T.h_s_leaky(N, M), N)
     prior = ConditionalPrior(cond, hyper=hyper, context=T.context_model(M), entropy_parameters=T.entropy_parameters(4 * M, cond.param_channels(M)))
-    return ImageCodec(T.g_a(N, M), T.g_s(N, M), prior, name="mbt2018-gmm", N=N, M=M, lambdas=lambdas, options={"components": components})
+    return CompressionModel(T.g_a(N, M), T.g_s(N, M), prior, name="mbt2018-gmm", N=N, M=M, lambdas=lambdas, options={"components": components})

@@ -59,7 +59,7 @@ def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None,
     path.parent.mkdir(parents=True, exist_ok=True)
     card = model_card(trainer)
     card.update(card_extra or {})
-    from ..codec.tables import build_coding_state
+    from ..codec.coding_state import build_coding_state
 
     # A float32 CPU copy: the trainer's model stays as it is (device, precision, mode), and
     # the coding tables come from CPU arithmetic whatever device trained the model (a CUDA
@@ -90,7 +90,7 @@ def halve_model_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     The weights are rounded to float16 and the coding tables rebuilt from the rounded model,
     so ``dst`` is a model of its own: measure it, don't assume the float32 file's results.
     """
-    from ..codec.tables import build_coding_state
+    from ..codec.coding_state import build_coding_state
     from ..models.io import load_model, save_model
 
     model, _, card = load_model(src)

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..models import ImageCodec, create
-from ..models.codec import bits
+from ..models import CompressionModel, create
+from ..models.compression_model import bits
 from .checkpoint import load_state, load_state_bytes, save_state
 from ..codec.image import IMAGE_SUFFIXES, load_rgb
 from ..eval.metrics import ms_ssim, psnr_from_mse
@@ -192,7 +192,7 @@ class Trainer:
 
         lambdas = None if cfg.lmbda is not None else sorted(cfg.lambdas)
         torch.manual_seed(cfg.seed)
-        self.model: ImageCodec = create(cfg.model, N=cfg.N, M=cfg.M, lambdas=lambdas).to(self.device)
+        self.model: CompressionModel = create(cfg.model, N=cfg.N, M=cfg.M, lambdas=lambdas).to(self.device)
         self.model.decoder_rounding = cfg.decoder_rounding
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -239,7 +239,7 @@ class Trainer:
         self.val_history: list[dict] = []
         # Polyak averaging: the moving average of the weights, a model of its own (validated
         # into val-ema.csv, exported instead of the raw weights); made once the weights are known.
-        self.ema_model: ImageCodec | None = None
+        self.ema_model: CompressionModel | None = None
         self.val_history_ema: list[dict] = []
         self.interrupted: int | None = None  # the signal that ended the last run(), if one did
         self._ckpt = self.out / "checkpoint.safetensors"
@@ -372,7 +372,7 @@ class Trainer:
 
     # -- validation -----------------------------------------------------------------
     @torch.no_grad()
-    def validate(self, model: ImageCodec | None = None) -> list[dict]:
+    def validate(self, model: CompressionModel | None = None) -> list[dict]:
         """bpp (from the model's likelihoods, eval mode) and PSNR on the held-out images, per
         level, of the trained weights or of ``model`` (e.g. their moving average)."""
         model = model or self.model

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from licodec.cli import main
-from licodec.codec.tables import build_coding_state
+from licodec.codec.coding_state import build_coding_state
 from licodec.models.io import save_model
 from tests.codec.helpers import make_model, photo
 

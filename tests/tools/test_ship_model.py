@@ -14,7 +14,7 @@ def ship():
 
 @pytest.fixture
 def exported(tmp_path):
-    from licodec.codec.tables import build_coding_state
+    from licodec.codec.coding_state import build_coding_state
     from licodec.models import registry
     from licodec.models.io import save_model
 

@@ -18,7 +18,7 @@ def test_fixed_lambda_rows_have_an_empty_level():
 
 
 def test_model_card_and_unknown_source(tmp_path):
-    from licodec.codec.tables import build_coding_state
+    from licodec.codec.coding_state import build_coding_state
     from licodec.models import registry
     from licodec.models.io import save_model
 

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ..entropy import CodingTables, FactorizedDensity, gaussian_tables, scale_table
 from ..entropy.gaussian import DEFAULT_SCALE_BOUND, GaussianMixtureConditional
-from ..models import ImageCodec
+from ..models import CompressionModel
 from .fixed import ACT_BITS, CONTEXT_INPUT_SHIFT, EP_INPUT_SHIFT, FixedNet
 
 __all__ = ["build_coding_state", "CodingState", "CODING_VERSION"]
@@ -51,7 +51,7 @@ def _convs(seq) -> list:
     return [m for m in mods if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
 
 
-def build_coding_state(model: ImageCodec) -> dict[str, Tensor]:
+def build_coding_state(model: CompressionModel) -> dict[str, Tensor]:
     """All coding tables and fixed-point settings of ``model`` as ``coding.*`` tensors."""
     out: dict[str, Tensor] = {"coding.version": torch.tensor([CODING_VERSION], dtype=torch.int32)}
     densities = {"z": model.prior.hyper.z_density} if getattr(model.prior, "hyper", None) is not None else {}
@@ -88,7 +88,7 @@ def build_coding_state(model: ImageCodec) -> dict[str, Tensor]:
 class CodingState:
     """Tables and fixed-point networks of one model, read from ``coding.*`` tensors."""
 
-    def __init__(self, model: ImageCodec, tensors: dict[str, Tensor]) -> None:
+    def __init__(self, model: CompressionModel, tensors: dict[str, Tensor]) -> None:
         if "coding.version" not in tensors:
             raise ValueError("model has no coding tables (build them with build_coding_state)")
         if int(tensors["coding.version"][0]) != CODING_VERSION:

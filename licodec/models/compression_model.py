@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..entropy import FactorizedDensity
 
-__all__ = ["ImageCodec", "RateGains"]
+__all__ = ["CompressionModel", "RateGains"]
 
 
 class RateGains(nn.Module):
@@ -79,8 +79,10 @@ class RateGains(nn.Module):
         return self._interp(torch.log(self.lambdas)[:, None], q)[:, 0]
 
 
-class ImageCodec(nn.Module):
-    """A learned image codec composed of g_a, g_s and an entropy model of y.
+class CompressionModel(nn.Module):
+    """The float model of a learned image codec (what trains): g_a, g_s and an entropy model
+    of y. :class:`licodec.codec.model_codec.ModelCodec` is its coding counterpart (integer
+    tables, fixed point, the range coder).
 
     ``forward(x, q=None)`` with x (B, 3, H, W) in [0, 1], H and W multiples of 16,
     returns ``{"x_hat": (B, 3, H, W), "likelihoods": {"y": (B, M, H/16, W/16)[, "z": (B, N, ceil(H/64), ceil(W/64))]}}``;
