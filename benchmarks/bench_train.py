@@ -32,7 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from licodec.train.loop import Trainer, TrainConfig  # noqa: E402
+from licodec.train.config import TrainConfig  # noqa: E402
+from licodec.train.loop import Trainer  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "train"
 CONFIGS = [(192, 192, 256), (192, 192, 128), (192, 320, 256), (192, 320, 128)]

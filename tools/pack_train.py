@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from licodec.train.data import list_images, split_holdout  # noqa: E402
-from licodec.train.loop import TrainConfig  # noqa: E402
+from licodec.train.config import TrainConfig  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

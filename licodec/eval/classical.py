@@ -371,7 +371,7 @@ def encode_decode(codec: str | ClassicalCodec, rgb: np.ndarray, knob) -> tuple[b
 
 def measure_image(codec: str | ClassicalCodec, rgb: np.ndarray, knob) -> dict:
     """One operating point on one image: bytes, bpp, PSNR, MS-SSIM (RGB, 8 bit), times."""
-    from .metrics import rgb_metrics
+    from ..metrics import rgb_metrics
 
     data, rec, te, td = encode_decode(codec, rgb, knob)
     h, w = rgb.shape[:2]
@@ -529,7 +529,7 @@ def aggregate(per_image: Sequence[dict], knobs: Sequence | None = None) -> dict:
     and ``ms-ssim-rgb`` are means of per-image values (as CompressAI and the reference curves do);
     ``ms-ssim-rgb-db`` is the dB value of the mean MS-SSIM.
     """
-    from .metrics import ms_ssim_db
+    from ..metrics import ms_ssim_db
 
     if not per_image:
         raise ValueError("no images to aggregate")

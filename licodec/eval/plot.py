@@ -151,7 +151,7 @@ def visual_sheet(
     """Tiles of one crop: the original, then each ``(label, decoded_rgb, bpp)``; PNG written."""
     from PIL import Image, ImageDraw
 
-    from .metrics import rgb_metrics
+    from ..metrics import rgb_metrics
 
     x, y, w, h = crop or detail_crop(original)
     tiles = [("original", original, None, None)]

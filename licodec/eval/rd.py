@@ -65,7 +65,7 @@ def default_qualities(model: Any = None) -> list:
 
 def measure(rgb: np.ndarray, quality: Any, model: Any, compress: CompressFn, decompress: DecompressFn) -> dict:
     """One image at one quality: code it, decode it, measure it."""
-    from .metrics import rgb_metrics
+    from ..metrics import rgb_metrics
 
     t0 = time.perf_counter()
     data = compress(rgb, quality=quality, model=model)
@@ -86,7 +86,7 @@ def measure(rgb: np.ndarray, quality: Any, model: Any, compress: CompressFn, dec
 def aggregate(per_image: dict[str, list[dict]], qualities: Sequence) -> dict:
     """Means over images at each quality, in CompressAI's keys (plus ``quality`` and
     ``ms-ssim-rgb-db``). Images missing a quality make that quality's mean over fewer images."""
-    from .metrics import ms_ssim_db
+    from ..metrics import ms_ssim_db
 
     cols: dict[str, list] = {k: [] for k in ("quality", "bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-rgb-db",
                                              "encoding_time", "decoding_time", "n_images")}

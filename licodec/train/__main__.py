@@ -26,7 +26,7 @@ def _ints(s: str) -> list[int]:
 
 
 def build_parser(prog: str = "licodec train") -> argparse.ArgumentParser:
-    from .loop import COMPILE_MODES, TrainConfig
+    from .config import COMPILE_MODES, TrainConfig
 
     d = TrainConfig()
     ap = argparse.ArgumentParser(prog=prog, description="Train a licodec model on a folder of images (rate + λ·distortion).")
@@ -105,7 +105,7 @@ def _checkpoint_settings(path: Path) -> dict:
 def config_from_args(args: argparse.Namespace):
     """Settings by precedence: flags, then the config file, then (with --resume) the run's
     checkpoint, then TrainConfig's defaults."""
-    from .loop import TrainConfig
+    from .config import TrainConfig
 
     file_settings = _load_config_file(args.config) if args.config else {}
     names = {f.name for f in fields(TrainConfig)}

@@ -1,4 +1,5 @@
-"""Reading a run's validation log back: a run folder's ``val.csv`` or an exported model's card.
+"""A run's CSV logs: writing rows, dropping rows past a checkpoint, and reading the
+validation log back from a run folder's ``val.csv`` or an exported model's card.
 
 The trainer writes one row per validation step and level (``step, level, lambda, bpp, psnr``)
 to ``OUT/val.csv`` and keeps the same rows in the model card of every export
@@ -7,7 +8,10 @@ to ``OUT/val.csv`` and keeps the same rows in the model card of every export
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
+
+from ..files import atomic_write
 
 
 def validation_rows(source: str | Path) -> list[dict]:
@@ -35,3 +39,30 @@ def by_step(rows: list[dict]) -> dict[int, tuple[list[float], list[float]]]:
         bpp.append(float(r["bpp"]))
         psnr.append(float(r["psnr"]))
     return out
+
+
+def append_csv(path: Path, row: dict) -> None:
+    """Append ``row`` to the CSV log at ``path`` (with a header line when the file is new)."""
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def truncate_csv(path: Path, step: int) -> None:
+    """Drop the rows of a log whose step is past ``step``."""
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) < 2 or "step" not in rows[0]:
+        return
+    col = rows[0].index("step")
+    keep = [rows[0]] + [r for r in rows[1:] if len(r) > col and r[col].isdigit() and int(r[col]) <= step]
+    if len(keep) == len(rows):
+        return
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(keep)
+    atomic_write(path, text.getvalue())

@@ -1,6 +1,7 @@
 """The training loop: rate + λ·distortion, resumable, variable-rate, DDP-ready.
 
-Loss per image (Ballé et al. 2018; Minnen et al. 2018; CompressAI's scaling):
+Loss per image (licodec.models.loss.RateDistortionLoss; Ballé et al. 2018; Minnen et al.
+2018; CompressAI's scaling):
 
     L = bpp + λ · 255² · MSE           (metric "mse", x in [0, 1])
     L = bpp + λ · (1 − MS-SSIM)        (metric "ms-ssim")
@@ -20,104 +21,30 @@ uninterrupted one on the same device (tests/train/test_resume.py).
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import json
 import math
 import os
 import signal
-import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..codec.image import IMAGE_SUFFIXES, load_rgb
+from ..metrics import psnr_from_mse
 from ..models import CompressionModel, create
 from ..models.compression_model import bits
+from ..models.loss import RateDistortionLoss
 from .checkpoint import load_state, load_state_bytes, save_state
-from ..codec.image import IMAGE_SUFFIXES, load_rgb
-from ..eval.metrics import ms_ssim, psnr_from_mse
-from ..files import atomic_write
+from .clock import PauseClock, StopSignals
+from .config import TrainConfig, describe, differences, same_architecture
 from .data import CropSampler, DeviceCrops, ImageCache, list_images, split_holdout
+from .logs import append_csv, truncate_csv
 
-__all__ = ["TrainConfig", "Trainer", "COMPRESSAI_MSE_LAMBDAS"]
-
-COMPRESSAI_MSE_LAMBDAS = [0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800]
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune-no-cudagraphs")
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a run (flags of ``licodec train`` or keys of its config file)."""
-
-    data: str = ""
-    out: str = "runs/default"
-    model: str = "mbt2018"
-    N: int = 192
-    M: int = 192
-    lambdas: list[float] = field(default_factory=lambda: list(COMPRESSAI_MSE_LAMBDAS))
-    lmbda: float | None = None  # fixed-λ training (the paper's setup) when set
-    metric: str = "mse"
-    crop: int = 256
-    batch: int = 8
-    steps: int = 1_000_000
-    lr: float = 1e-4
-    aux_lr: float = 1e-3
-    warmup: int = 500
-    milestones: list[int] = field(default_factory=list)  # lr × 0.1 at each of these steps
-    ema: float = 0.0  # decay of an exponential moving average of the weights (0: none), validated beside them and exported instead
-    clip: float = 1.0
-    decoder_rounding: str = "noise"  # or "ste": straight-through rounding on g_s's input
-    seed: int = 0
-    val: str = ""  # a folder; default: `holdout` training images set aside
-    holdout: int = 24
-    val_every: int = 2000
-    val_images: int = 24
-    ckpt_minutes: float = 5.0
-    log_every: int = 50
-    device: str = "auto"
-    amp: bool = True  # bf16 autocast of the networks (CUDA, or CPUs with native bf16); likelihoods stay fp32
-    cache_dir: str = ""
-    init: str = ""  # a model file (licodec train --export) whose weights and history start the run
-    threads: int = 0
-    progress: bool = True
-    # Speed of a step on a GPU (docs/training.md, "A fast step"); results are the same run
-    compile: str = "none"  # torch.compile of forward + loss: none, default, reduce-overhead, max-autotune-no-cudagraphs
-    channels_last: bool = False  # NHWC tensors for the convolutions (what cuDNN's bf16 kernels want)
-    device_data: bool = False  # keep the decoded images in device memory and cut crops there
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
-
-    def validate(self) -> None:
-        if self.metric not in ("mse", "ms-ssim"):
-            raise ValueError("metric must be 'mse' or 'ms-ssim'")
-        if self.crop % 16 or self.crop < 64:
-            raise ValueError("crop must be a multiple of 16 and at least 64")
-        if self.metric == "ms-ssim" and self.crop <= 160:
-            raise ValueError("the MS-SSIM loss needs crops larger than 160 px")
-        if self.compile not in COMPILE_MODES:
-            raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}")
-        if self.decoder_rounding not in ("noise", "ste"):
-            raise ValueError("decoder_rounding must be 'noise' or 'ste'")
-        if not 0 <= self.ema < 1:
-            raise ValueError("ema must be in [0, 1): the decay of the weights' moving average (0: none)")
-        if self.batch < 1 or self.steps < 1:
-            raise ValueError("batch and steps must be positive")
-        if self.lmbda is not None and not self.lmbda > 0:
-            raise ValueError("lmbda must be positive")
-        if self.lmbda is None and not all(v > 0 for v in self.lambdas):
-            raise ValueError("lambdas must be positive")
-        if self.metric == "ms-ssim" and self.lmbda is None and [float(v) for v in self.lambdas] == COMPRESSAI_MSE_LAMBDAS:
-            raise ValueError("the default λ grid is for --metric mse; MS-SSIM needs its own, much larger λ: pass --lambdas or --lmbda")
+__all__ = ["Trainer"]
 
 
 def _torch_at_least(major: int, minor: int) -> bool:
@@ -157,17 +84,6 @@ def _dist_info() -> tuple[int, int, int]:
     return 0, 1, 0
 
 
-def same_architecture(a: dict, b: dict) -> bool:
-    """Two model configs describe the same model: equal, but λ within 0.1% (a float16 model
-    file stores its λ grid rounded to float16, e.g. 0.18 as 0.180054)."""
-    la, lb = a.get("lambdas"), b.get("lambdas")
-    if {k: v for k, v in a.items() if k != "lambdas"} != {k: v for k, v in b.items() if k != "lambdas"}:
-        return False
-    if la is None or lb is None:
-        return la is None and lb is None
-    return len(la) == len(lb) and all(math.isclose(x, y, rel_tol=1e-3) for x, y in zip(la, lb))
-
-
 class Trainer:
     """Owns model, optimizers, data and the run folder; ``run()`` trains until ``steps``."""
 
@@ -194,6 +110,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model: CompressionModel = create(cfg.model, N=cfg.N, M=cfg.M, lambdas=lambdas).to(self.device)
         self.model.decoder_rounding = cfg.decoder_rounding
+        self.rd_loss = RateDistortionLoss(cfg.metric)
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         # One fused kernel per update instead of several per parameter tensor (CUDA; the CPU
@@ -314,20 +231,12 @@ class Trainer:
 
     def _terms(self, x: torch.Tensor, q: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, [loss, bpp, mse] detached): the whole forward, compiled with --compile."""
-        cfg = self.cfg
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             out = self.net(x, q)
-        x_hat = out["x_hat"].float()
-        npix = x.shape[-1] * x.shape[-2]
-        bpp = sum(-torch.log2(v).flatten(1).sum(1) for v in out["likelihoods"].values()) / npix
-        mse = torch.mean((x_hat - x) ** 2, dim=(1, 2, 3))
-        lam = self.model.lmbda(q) if q is not None else torch.full_like(bpp, float(cfg.lmbda))
-        if cfg.metric == "mse":
-            dist_term = lam * 255**2 * mse
-        else:
-            dist_term = lam * (1 - ms_ssim(x_hat.clamp(0, 1), x))
-        loss = (bpp + dist_term).mean()
-        return loss, torch.stack([loss.detach(), bpp.detach().mean(), mse.detach().mean()])
+        lam = self.model.lmbda(q) if q is not None else torch.full((x.shape[0],), float(self.cfg.lmbda), device=x.device)
+        terms = self.rd_loss(out, x, lam)
+        loss = terms.loss.mean()
+        return loss, torch.stack([loss.detach(), terms.bpp.detach().mean(), terms.mse.detach().mean()])
 
     def train_step(self, sync: bool = True) -> dict:
         """One update. Returns {"loss", "bpp", "mse", "aux", "lr"}.
@@ -462,8 +371,8 @@ class Trainer:
         saved = st.get("model_config")
         if not isinstance(saved, dict) or not same_architecture(saved, self.model.config):
             raise ValueError(
-                f"{path} holds a {_describe(saved)} model, but the settings ask for a "
-                f"{_describe(self.model.config)} one{_differences(saved, self.model.config)}: "
+                f"{path} holds a {describe(saved)} model, but the settings ask for a "
+                f"{describe(self.model.config)} one{differences(saved, self.model.config)}: "
                 "resume with the run's settings or use a new --out"
             )
         self.model.load_state_dict(st["model"])
@@ -490,7 +399,7 @@ class Trainer:
             self._start_ema(st.get("ema"))
         if self.rank == 0:  # rows a killed run logged after this checkpoint would repeat: drop them
             for log in ("train.csv", "val.csv", "val-ema.csv"):
-                _truncate_csv(self.out / log, self.step)
+                truncate_csv(self.out / log, self.step)
 
     # -- the run -----------------------------------------------------------------
     def run(self, stop_after: int | None = None) -> None:
@@ -522,7 +431,7 @@ class Trainer:
         done: list[list[float]] = []  # read back
         first_pending = self.step + 1
         clock = PauseClock()
-        with _StopSignals() as signals:
+        with StopSignals() as signals:
             while self.step < target:
                 stats = self.train_step(sync=sync)
                 now = time.monotonic()
@@ -553,7 +462,7 @@ class Trainer:
                     row["psnr"] = psnr_from_mse(row["mse"])
                     bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", psnr=f"{row['psnr']:.2f}")
                     if self.rank == 0:
-                        self._append_csv(log, {"step": self.step, "wall_s": round(self.wall, 1), "pixels": self.pixels, **{k: round(v, 6) for k, v in row.items()}})
+                        append_csv(log, {"step": self.step, "wall_s": round(self.wall, 1), "pixels": self.pixels, **{k: round(v, 6) for k, v in row.items()}})
                     done = []
                 if val_now:
                     self._validate_and_log()
@@ -586,18 +495,10 @@ class Trainer:
                 rows = self.validate(model)
                 history.extend(rows)
                 for r in rows:
-                    self._append_csv(self.out / log, r)
+                    append_csv(self.out / log, r)
         if self.world > 1:
             dist.barrier()
 
-    @staticmethod
-    def _append_csv(path: Path, row: dict) -> None:
-        new = not path.exists()
-        with open(path, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
 
 
 def check_finite(stats: dict, step: int, read_at: int) -> None:
@@ -609,118 +510,3 @@ def check_finite(stats: dict, step: int, read_at: int) -> None:
             "the last checkpoint is intact: lower --lr or raise --warmup and resume"
         )
 
-
-def _describe(cfg) -> str:
-    if not isinstance(cfg, dict):
-        return "different"
-    rate = f"{len(cfg['lambdas'])}-level variable-rate" if cfg.get("lambdas") else "fixed-rate"
-    return f"{cfg.get('name')} N={cfg.get('N')} M={cfg.get('M')} {rate}"
-
-
-def _differences(a, b) -> str:
-    """' (N 192 != 128, ...)': the settings two model configs disagree on, for error messages."""
-    if not isinstance(a, dict):
-        return ""
-    keys = [k for k in sorted(set(a) | set(b), key=str) if a.get(k) != b.get(k)]
-    return f" ({', '.join(f'{k} {a.get(k)} != {b.get(k)}' for k in keys)})" if keys else ""
-
-
-def _truncate_csv(path: Path, step: int) -> None:
-    """Drop the rows of a log whose step is past ``step``."""
-    if not path.exists():
-        return
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if len(rows) < 2 or "step" not in rows[0]:
-        return
-    col = rows[0].index("step")
-    keep = [rows[0]] + [r for r in rows[1:] if len(r) > col and r[col].isdigit() and int(r[col]) <= step]
-    if len(keep) == len(rows):
-        return
-    text = io.StringIO(newline="")
-    csv.writer(text).writerows(keep)
-    atomic_write(path, text.getvalue())
-
-
-class PauseClock:
-    """Wall time minus the time the process was suspended (SIGSTOP, Ctrl-Z, a paused VM).
-
-    A daemon thread ticks every ``interval`` seconds; a gap between two ticks longer than
-    ``threshold`` can only mean the whole process stood still (the thread needs the GIL for
-    microseconds per tick, and Python hands it over every few ms), and counts as a pause of
-    the gap minus one interval. ``elapsed(since)`` is the monotonic time since ``since``
-    less the pauses recorded meanwhile. So a run paused for a timing measurement (or a
-    laptop asleep) does not book the pause as training time in its card. Precision: one
-    interval per pause.
-    """
-
-    def __init__(self, interval: float = 0.5, threshold: float = 2.0, clock=time.monotonic, start: bool = True) -> None:
-        self.interval, self.threshold, self.clock = interval, threshold, clock
-        self._pauses: list[tuple[float, float]] = []  # (resumed at, seconds paused)
-        self._last = clock()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = None
-        if start:
-            self._thread = threading.Thread(target=self._run, name="licodec-pause-clock", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.tick()
-
-    def tick(self, now: float | None = None) -> None:
-        """Record a tick (the thread's; tests pass ``now``)."""
-        now = self.clock() if now is None else now
-        with self._lock:
-            gap = now - self._last
-            if gap > self.threshold:
-                self._pauses.append((now, gap - self.interval))
-            self._last = now
-
-    def paused_since(self, since: float) -> float:
-        """Seconds of pauses that ended after ``since`` (monotonic time)."""
-        with self._lock:
-            return sum(p for at, p in self._pauses if at > since)
-
-    def elapsed(self, since: float, now: float | None = None) -> float:
-        """Monotonic seconds from ``since`` to now, less the pauses within (never negative)."""
-        now = self.clock() if now is None else now
-        return max(0.0, now - since - self.paused_since(since))
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-
-class _StopSignals:
-    """Within the block, SIGINT and SIGTERM only record that they came.
-
-    A further signal more than a second after the first raises KeyboardInterrupt at once
-    (Ctrl-C pressed again). Sooner ones are ignored: Ctrl-C under torchrun reaches a worker
-    twice, from the terminal and forwarded by the agent.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._at = 0.0
-        self._old: dict = {}
-
-    def _handler(self, signum, frame) -> None:
-        if self.received is None:
-            self.received, self._at = signum, time.monotonic()
-        elif time.monotonic() - self._at > 1.0:
-            raise KeyboardInterrupt
-
-    def __enter__(self) -> "_StopSignals":
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._old[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)

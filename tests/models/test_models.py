@@ -90,3 +90,21 @@ def test_every_architecture_saves_and_loads_with_its_config(name, tmp_path):
         assert loaded.config["components"] == 2
     a, b = model.state_dict(), loaded.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_rate_distortion_loss_per_image():
+    """bpp from the likelihoods, MSE, and bpp + λ·255²·MSE (or + λ·(1 − MS-SSIM)) per image."""
+    from licodec.models.loss import RateDistortionLoss
+
+    x = torch.rand(2, 3, 16, 16)
+    x_hat = x.clone()
+    x_hat[1] += 0.1
+    out = {"x_hat": x_hat, "likelihoods": {"y": torch.full((2, 4, 1, 1), 0.5), "z": torch.full((2, 2, 1, 1), 0.25)}}
+    lam = torch.tensor([0.01, 0.1])
+    t = RateDistortionLoss("mse")(out, x, lam)
+    expected_bpp = (4 * 1 + 2 * 2) / 256  # -log2(0.5) four times, -log2(0.25) twice, over 16x16 pixels
+    torch.testing.assert_close(t.bpp, torch.full((2,), expected_bpp))
+    torch.testing.assert_close(t.mse, torch.tensor([0.0, 0.01]))
+    torch.testing.assert_close(t.loss, t.bpp + lam * 255**2 * t.mse)
+    with pytest.raises(ValueError, match="metric"):
+        RateDistortionLoss("l1")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from licodec.train.loop import TrainConfig
+from licodec.train.config import TrainConfig
 from tests.conftest import smooth_image
 
 

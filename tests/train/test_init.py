@@ -71,7 +71,7 @@ def test_export_leaves_the_trainer_model_alone(tmp_path, image_dir):
 
 
 def test_same_architecture():
-    from licodec.train.loop import same_architecture
+    from licodec.train.config import same_architecture
 
     a = {"name": "mbt2018", "N": 8, "M": 8, "lambdas": [0.0018, 0.18]}
     assert same_architecture(a, {**a, "lambdas": [0.00179958, 0.180054]})

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from licodec.train.loop import PauseClock
+from licodec.train.clock import PauseClock
 
 
 def test_gaps_over_threshold_count_as_pauses():
@@ -43,7 +43,7 @@ def test_thread_ticks_and_stops():
 def test_a_stopped_process_does_not_count_the_stop():
     code = (
         "import sys, time\n"
-        "from licodec.train.loop import PauseClock\n"
+        "from licodec.train.clock import PauseClock\n"
         "c = PauseClock(interval=0.05, threshold=0.5)\n"
         "t0 = time.monotonic()\n"
         "print('ready', flush=True)\n"

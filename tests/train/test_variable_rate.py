@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from licodec.models import bits
-from licodec.train.loop import COMPRESSAI_MSE_LAMBDAS, Trainer
+from licodec.train.config import COMPRESSAI_MSE_LAMBDAS
+from licodec.train.loop import Trainer
 from tests.conftest import smooth_image
 from tests.train.conftest import tiny_config
 
