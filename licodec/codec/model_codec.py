@@ -2,9 +2,12 @@
 
 ::
 
-    encode:  x -> g_a -> (x gain) -> y -> [h_a -> z -> z stream -> z_hat -> h_s -> psi]
-                                       -> y stream (engine.code_* with psi) -> y_hat
-    decode:  z stream -> z_hat -> h_s -> psi -> y stream -> y_hat -> (x 1/gain) -> g_s -> x_hat
+    encode:  x -> g_a -> (x gain) -> y -> latent codec -> streams, y_hat
+    decode:  streams -> latent codec -> y_hat -> (x 1/gain) -> g_s -> x_hat
+
+The latent codec is the coding counterpart of the model's prior, composed part for part
+(latent_codecs.py): e.g. the paper's model's is a HyperpriorLatentCodec of z's
+FactorizedLatentCodec and y's ContextLatentCodec.
 
 y_hat and z_hat are fixed-point integers (see fixed.py) identical on both sides; the
 decoded image is g_s(y_hat) in float32 (exact inputs; its rounding to 8 bits is the
@@ -12,17 +15,16 @@ only floating-point step after the range decoder).
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from ..layers import GDN
 from ..models import CompressionModel
-from .engine import ContextTaps, DecoderIO, EncoderIO, Stages, code_autoregressive, code_factorized, code_gaussian, hyper_features
-from .fixed import ONE
-from .rangecoder import Decoder, Encoder, TableCoder
 from .coding_state import CodingState, build_coding_state
+from .engine import Stages
+from .fixed import ONE
+from .latent_codecs import ContextLatentCodec, FactorizedLatentCodec, GaussianLatentCodec, HyperpriorLatentCodec
+from .rangecoder import TableCoder
 
 __all__ = ["ModelCodec"]
 
@@ -47,14 +49,24 @@ class ModelCodec:
         self.name = name or model.name
         self.card: dict = dict(card or {})
         self.weights_sha256 = weights_sha256 or weights_hash(model)
-        self.context = ContextTaps(state.context.layers[0]) if state.context is not None else None
-        self._z_coder = TableCoder(state.z[0]) if state.z is not None else None
-        self._yf_coder = TableCoder(state.y_factorized[0]) if state.y_factorized is not None else None
-        self._g_coder = TableCoder(state.gaussian) if state.gaussian is not None else None
+        self.latent = self._latent_codec()
+
+    def _latent_codec(self):
+        """The coding counterpart of the model's prior, part for part (latent_codecs.py)."""
+        state, model = self.state, self.model
+        if state.y_factorized is not None:
+            return FactorizedLatentCodec(TableCoder(state.y_factorized[0]), state.y_factorized[1])
         if state.mixture is not None:
             from .mixture import MixtureCoder
 
-            self._g_coder = MixtureCoder(state.mixture, state.mixture_components, model.prior.conditional.scale_bound)
+            coder = MixtureCoder(state.mixture, state.mixture_components, model.prior.conditional.scale_bound)
+        else:
+            coder = TableCoder(state.gaussian)
+        y = ContextLatentCodec(state, coder) if state.context is not None else GaussianLatentCodec(state, coder)
+        if state.z is None:
+            return y  # the context-only model
+        z = FactorizedLatentCodec(TableCoder(state.z[0]), state.z[1])
+        return HyperpriorLatentCodec(z, model.prior.hyper.analysis, state, y, model.N)
 
     @classmethod
     def from_model(cls, model: CompressionModel) -> "ModelCodec":
@@ -88,7 +100,7 @@ class ModelCodec:
 
     @property
     def has_hyper(self) -> bool:
-        return self.state.z is not None
+        return isinstance(self.latent, HyperpriorLatentCodec)
 
     def _q(self, quality: float | None) -> Tensor | None:
         """Quality q -> gain level q - 1 (None for a fixed-rate model)."""
@@ -111,69 +123,21 @@ class ModelCodec:
         if q is not None:
             gain, _ = model.gain.gains(q)
             y = y * gain
-        y = y[0]
-        m, h, w = y.shape
-        streams: list[bytes] = []
-        if self._yf_coder is not None:
-            enc = Encoder()
-            io = EncoderIO(enc, y, measure)
-            y_hat = code_factorized(self._yf_coder, self.state.y_factorized[1], (m, h, w), io)
-            if measure:
-                estimate.append(io.bits)
-            return [enc.bytes()], y_hat
-        psi = None
-        if self.has_hyper:
-            with stages("h_a"):
-                z = model.prior.hyper.analysis(y[None])[0]
-            with stages("z coding"):
-                enc = Encoder()
-                io = EncoderIO(enc, z, measure)
-                z_hat = code_factorized(self._z_coder, self.state.z[1], tuple(z.shape), io)
-                streams.append(enc.bytes())
-            if measure:
-                estimate.append(io.bits)
-            with stages("h_s"):
-                psi = hyper_features(self.state, z_hat, (h, w))
-        enc = Encoder()
-        if self.state.context is not None:
-            io = EncoderIO(enc, y.permute(1, 2, 0), measure)
-            y_hat = code_autoregressive(self.state, self.context, self._g_coder, psi, (m, h, w), io, stages)
-        else:
-            io = EncoderIO(enc, y, measure)
-            with stages("y coding"):
-                y_hat = code_gaussian(self.state, self._g_coder, psi.permute(2, 0, 1), io)
-        with stages("y coding"):
-            streams.append(enc.bytes())
+        streams, y_hat, bits = self.latent.encode(y[0], stages, measure)
         if measure:
-            estimate.append(io.bits)
+            estimate.extend(bits)
         return streams, y_hat
-
-    def z_shape(self, h: int, w: int) -> tuple[int, int, int]:
-        return (self.model.N, math.ceil(h / 4), math.ceil(w / 4))
 
     @property
     def stream_count(self) -> int:
-        return 2 if self.has_hyper else 1
+        return self.latent.streams
 
     @torch.inference_mode()
     def decode_latents(self, streams: list[bytes], h: int, w: int, stages: Stages = Stages()) -> Tensor:
         """Streams -> y_hat (M, h, w) fixed point."""
         if len(streams) != self.stream_count:
             raise ValueError(f"expected {self.stream_count} streams, got {len(streams)}")
-        m = self.model.M
-        if self._yf_coder is not None:
-            return code_factorized(self._yf_coder, self.state.y_factorized[1], (m, h, w), DecoderIO(Decoder(streams[0])))
-        psi = None
-        if self.has_hyper:
-            with stages("z coding"):
-                z_hat = code_factorized(self._z_coder, self.state.z[1], self.z_shape(h, w), DecoderIO(Decoder(streams[0])))
-            with stages("h_s"):
-                psi = hyper_features(self.state, z_hat, (h, w))
-        dec = DecoderIO(Decoder(streams[-1]))
-        if self.state.context is not None:
-            return code_autoregressive(self.state, self.context, self._g_coder, psi, (m, h, w), dec, stages)
-        with stages("y coding"):
-            return code_gaussian(self.state, self._g_coder, psi.permute(2, 0, 1), dec)
+        return self.latent.decode(streams, (self.model.M, h, w), stages)
 
     @torch.inference_mode()
     def synthesize(self, y_hat: Tensor, quality: float | None = None, stages: Stages = Stages()) -> Tensor:

@@ -46,7 +46,7 @@ def test_wavefront_equals_serial(name):
             from licodec.codec.rangecoder import Encoder
 
             z = model.prior.hyper.analysis(y[None])[0]
-            z_hat = code_factorized(codec._z_coder, codec.state.z[1], tuple(z.shape), EncoderIO(Encoder(), z))
+            z_hat = code_factorized(codec.latent.z.coder, codec.state.z[1], tuple(z.shape), EncoderIO(Encoder(), z))
             psi = hyper_features(codec.state, z_hat, y.shape[-2:])
     y_ref = serial_reference(codec, y, psi)
     assert torch.equal(y_fast, y_ref)
