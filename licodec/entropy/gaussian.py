@@ -110,7 +110,6 @@ class GaussianMixtureConditional(nn.Module):
         self.components = int(components)
         self.scale_bound = float(scale_bound)
         self.likelihood_bound = float(likelihood_bound)
-        self.use_means = True
 
     def param_channels(self, m: int) -> int:
         return 3 * self.components * m
