@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from ..errors import LicodecError
+from ..files import atomic_write
+
 __all__ = ["eval_main", "bench_classical_main", "plot_main", "main"]
 
 DEFAULT_REF_CURVES = "paper_mbt2018,paper_mbt2018_mean,paper_bmshj2018_hyperprior,compressai_mbt2018,measured_bpg444,measured_vvc420_vvenc"
@@ -29,26 +32,32 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _err(msg: str) -> None:
-    print(f"error: {msg}", file=sys.stderr)
+class _Failed(Exception):
+    """A command that cannot go on (exit status 1); the message says why."""
 
 
-def _run(fn, argv) -> int:
+def _run(fn, argv, prog: str) -> int:
+    """Run a command; its errors in one line as ``licodec CMD: error: ...``, as the other
+    command lines print them (exit status 2 for usage and missing inputs, 1 for failures)."""
+
+    def err(msg: str) -> None:
+        print(f"{prog}: error: {msg}", file=sys.stderr)
+
     try:
         return fn(argv)
     except UsageError as e:
-        _err(str(e))
+        err(str(e))
         return 2
     except (FileNotFoundError, NotADirectoryError) as e:
-        _err(str(e))
+        err(str(e))
         return 2
-    except RuntimeError as e:  # a codec failed on real data
-        _err(str(e))
+    except (RuntimeError, _Failed, LicodecError) as e:  # a codec failed on real data
+        err(str(e))
         return 1
     except SystemExit as e:  # --help / --version
         return int(e.code or 0) if not isinstance(e.code, str) else 2
     except KeyboardInterrupt:
-        _err("interrupted")
+        err("interrupted")
         return 130
 
 
@@ -128,7 +137,7 @@ def _check_codecs(names: list[str]) -> list[str]:
 
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    atomic_write(path, text)
     return path
 
 
@@ -222,15 +231,14 @@ def bench_classical_main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(images)} images x {len(codecs)} codecs, {workers} worker(s); cache {cache}", file=sys.stderr)
         res, wall = _run_classical(images, codecs, out, cache, workers, not args.no_progress)
         if not res:
-            _err("no classical codec is available")
-            return 1
+            raise _Failed("no classical codec is available")
         report = _classical_report(out, res, refs, args.anchor, len(images), wall, workers)
         _write(out / "report.md", report)
         print(report)
         print(f"wrote {out}/classical.json, {out}/<codec>.json and {out}/report.md ({wall:.0f} s)", file=sys.stderr)
         return 0
 
-    return _run(run, argv)
+    return _run(run, argv, "licodec bench-classical")
 
 
 # --------------------------------------------------------------------------- plot
@@ -332,7 +340,7 @@ def plot_main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {w}", file=sys.stderr)
         return 0
 
-    return _run(run, argv)
+    return _run(run, argv, "licodec plot")
 
 
 # --------------------------------------------------------------------------- eval
@@ -403,7 +411,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
             return 0
         return _eval_report(args, doc, path, images, codecs, workers, refs, crop, quals)
 
-    return _run(run, argv)
+    return _run(run, argv, "licodec eval")
 
 
 def _eval_report(args, doc, path, images, codecs, workers, refs, crop, quals) -> int:

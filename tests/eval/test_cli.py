@@ -11,7 +11,7 @@ def test_missing_dataset_is_exit_2(tmp_path, capsys):
     for main in (cli.eval_main, cli.bench_classical_main):
         assert main([str(tmp_path / "nope")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith("error: dataset folder not found")
+        assert len(err) == 1 and err[0].startswith("licodec ") and ": error: dataset folder not found" in err[0]
 
 
 def test_bad_arguments_are_exit_2(tmp_path, image_dir, capsys):
@@ -85,4 +85,4 @@ def test_codec_failure_is_exit_1(image_dir, monkeypatch, capsys):
 
     monkeypatch.setattr(rd, "default_codec_fns", lambda model=None: (fakecodec.compress, lambda d: np.zeros((4, 4, 3), np.uint8)))
     assert cli.eval_main([str(image_dir), "--quality", "2", "--no-progress"]) == 1
-    assert capsys.readouterr().err.startswith("error: decompress returned")
+    assert capsys.readouterr().err.startswith("licodec eval: error: decompress returned")
