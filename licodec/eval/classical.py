@@ -529,19 +529,17 @@ def aggregate(per_image: Sequence[dict], knobs: Sequence | None = None) -> dict:
     and ``ms-ssim-rgb`` are means of per-image values (as CompressAI and the reference curves do);
     ``ms-ssim-rgb-db`` is the dB value of the mean MS-SSIM.
     """
-    from ..metrics import ms_ssim_db
+    from .rd import CURVE_KEYS, mean_point
 
     if not per_image:
         raise ValueError("no images to aggregate")
     n_knobs = len(per_image[0]["points"])
-    cols: dict[str, list] = {k: [] for k in ("knob", "bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-rgb-db", "encoding_time", "decoding_time")}
+    cols: dict[str, list] = {k: [] for k in ("knob", *CURVE_KEYS)}
     for i in range(n_knobs):
         pts = [r["points"][i] for r in per_image]
         cols["knob"].append(pts[0]["knob"])
-        for key, src in (("bpp", "bpp"), ("psnr-rgb", "psnr"), ("ms-ssim-rgb", "ms_ssim"),
-                         ("encoding_time", "encoding_time"), ("decoding_time", "decoding_time")):
-            cols[key].append(float(np.mean([p[src] for p in pts])))
-        cols["ms-ssim-rgb-db"].append(float(ms_ssim_db(cols["ms-ssim-rgb"][-1])))
+        for key, value in mean_point(pts).items():
+            cols[key].append(value)
     order = np.argsort(cols["bpp"], kind="stable")
     return {k: [v[j] for j in order] for k, v in cols.items()}
 

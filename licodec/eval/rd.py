@@ -83,23 +83,34 @@ def measure(rgb: np.ndarray, quality: Any, model: Any, compress: CompressFn, dec
             "encoding_time": t1 - t0, "decoding_time": t2 - t1}
 
 
+CURVE_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-rgb-db", "encoding_time", "decoding_time")
+_MEASURED = (("bpp", "bpp"), ("psnr-rgb", "psnr"), ("ms-ssim-rgb", "ms_ssim"), ("encoding_time", "encoding_time"), ("decoding_time", "decoding_time"))
+
+
+def mean_point(points: Sequence[dict]) -> dict[str, float]:
+    """One point of a curve from the measurements of several images at one setting (see
+    :func:`measure`): the means, in CompressAI's result keys (``CURVE_KEYS``), with
+    ``ms-ssim-rgb-db`` the dB value of the mean MS-SSIM (as CompressAI and the reference
+    curves do). Used for licodec's curves and the classical codecs' alike."""
+    from ..metrics import ms_ssim_db
+
+    out = {key: float(np.mean([p[src] for p in points])) for key, src in _MEASURED}
+    out["ms-ssim-rgb-db"] = float(ms_ssim_db(out["ms-ssim-rgb"]))
+    return out
+
+
 def aggregate(per_image: dict[str, list[dict]], qualities: Sequence) -> dict:
     """Means over images at each quality, in CompressAI's keys (plus ``quality`` and
     ``ms-ssim-rgb-db``). Images missing a quality make that quality's mean over fewer images."""
-    from ..metrics import ms_ssim_db
-
-    cols: dict[str, list] = {k: [] for k in ("quality", "bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-rgb-db",
-                                             "encoding_time", "decoding_time", "n_images")}
+    cols: dict[str, list] = {k: [] for k in ("quality", *CURVE_KEYS, "n_images")}
     for q in qualities:
         pts = [p for recs in per_image.values() for p in recs if p["quality"] == q]
         if not pts:
             continue
         cols["quality"].append(q)
         cols["n_images"].append(len(pts))
-        for key, src in (("bpp", "bpp"), ("psnr-rgb", "psnr"), ("ms-ssim-rgb", "ms_ssim"),
-                         ("encoding_time", "encoding_time"), ("decoding_time", "decoding_time")):
-            cols[key].append(float(np.mean([p[src] for p in pts])))
-        cols["ms-ssim-rgb-db"].append(float(ms_ssim_db(cols["ms-ssim-rgb"][-1])))
+        for key, value in mean_point(pts).items():
+            cols[key].append(value)
     return cols
 
 
