@@ -125,7 +125,7 @@ def _workers(n: int | None) -> int:
 
 
 def _check_codecs(names: list[str]) -> list[str]:
-    from .classical import CODECS, DEFAULT_CODECS
+    from .classical_codecs import CODECS, DEFAULT_CODECS
 
     if not names:
         return list(DEFAULT_CODECS)
@@ -145,7 +145,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 def _classical_parser(prog: str = "licodec bench-classical") -> argparse.ArgumentParser:
-    from .classical import CODECS
+    from .classical_codecs import CODECS
 
     p = _Parser(prog=prog, description="Sweep classical codecs over a folder of images (cached).")
     p.add_argument("dataset", help="folder of images, e.g. ../shared/datasets/kodak")

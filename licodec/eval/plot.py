@@ -231,7 +231,8 @@ def sheet_entries(
     classical codecs, each at the knob nearest that in log-bpp (:func:`match_knob`, which reuses
     ``per_image_points[codec]``, e.g. the sweep's points of this image).
     """
-    from .classical import encode_decode, get_codec, load_rgb
+    from ..codec.image import load_rgb
+    from .classical_codecs import encode_decode, get_codec
 
     rgb = load_rgb(image)
     h, w = rgb.shape[:2]

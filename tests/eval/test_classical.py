@@ -3,14 +3,16 @@ import json
 import numpy as np
 import pytest
 
+from licodec.codec.image import load_rgb
 from licodec.eval import classical as C
+from licodec.eval import classical_codecs as CC
 from licodec.eval.results import load_curves
 
 from .conftest import synth_rgb
 
 
 def _needs(name):
-    why = C.get_codec(name).available()
+    why = CC.get_codec(name).available()
     if why:
         pytest.skip(f"{name}: {why}")
 
@@ -24,7 +26,7 @@ def _needs(name):
 def test_pillow_codecs_round_trip_and_rate_order(name, knobs):
     _needs(name)
     rgb = synth_rgb()
-    pts = [C.measure_image(name, rgb, k) for k in knobs]
+    pts = [CC.measure_image(name, rgb, k) for k in knobs]
     for p in pts:
         assert p["bytes"] > 0 and p["bpp"] == pytest.approx(8 * p["bytes"] / rgb[..., 0].size)
         assert 15 < p["psnr"] < 60 and 0.5 < p["ms_ssim"] <= 1
@@ -35,7 +37,7 @@ def test_pillow_codecs_round_trip_and_rate_order(name, knobs):
 
 def test_jpeg2000_hits_its_rate_target():
     _needs("jpeg2000")
-    p = C.measure_image("jpeg2000", synth_rgb(), 0.5)
+    p = CC.measure_image("jpeg2000", synth_rgb(), 0.5)
     assert 0.4 < p["bpp"] <= 0.5
 
 
@@ -48,13 +50,13 @@ def test_optional_codecs(name, module, knobs):
     pytest.importorskip(module)
     _needs(name)
     rgb = synth_rgb()
-    lo, hi = (C.measure_image(name, rgb, k) for k in knobs)
+    lo, hi = (CC.measure_image(name, rgb, k) for k in knobs)
     assert 0 < lo["bpp"] < hi["bpp"] and lo["psnr"] < hi["psnr"]
 
 
 def test_unknown_codec():
     with pytest.raises(ValueError, match="unknown classical codec"):
-        C.get_codec("gif")
+        CC.get_codec("gif")
 
 
 def test_sweep_cache_aggregate_and_write(image_dir, tmp_path):
@@ -91,15 +93,15 @@ def test_sweep_in_a_process_pool(image_dir, tmp_path):
     images = sorted(image_dir.iterdir())
     out = C.sweep(images, ["jpeg444"], cache_dir=tmp_path / "c", workers=2, knobs={"jpeg444": (30,)}, progress=False, log=None)
     assert [r["image"] for r in out["jpeg444"]] == ["img0.png", "img1.png"]
-    ref = C.measure_image("jpeg444", C.load_rgb(images[1]), 30)
+    ref = CC.measure_image("jpeg444", load_rgb(images[1]), 30)
     assert out["jpeg444"][1]["points"][0]["bytes"] == ref["bytes"]
 
 
 def test_unavailable_codec_is_skipped(image_dir, monkeypatch):
     notes = []
-    monkeypatch.setattr(C, "_bpg_check", lambda: "bpgenc not on PATH")
-    codec = C.CODECS["bpg444"]
-    monkeypatch.setitem(C.CODECS, "bpg444", C.ClassicalCodec(**{**codec.__dict__, "check": lambda: "not installed"}))
+    monkeypatch.setattr(CC, "_bpg_check", lambda: "bpgenc not on PATH")
+    codec = CC.CODECS["bpg444"]
+    monkeypatch.setitem(CC.CODECS, "bpg444", CC.ClassicalCodec(**{**codec.__dict__, "check": lambda: "not installed"}))
     out = C.sweep(sorted(image_dir.iterdir()), ["bpg444"], cache_dir=None, workers=1, progress=False, log=notes.append)
     assert out == {} and "skipping bpg444" in notes[0]
 
