@@ -171,56 +171,10 @@ def _run_classical(images, codecs, out, cache, workers, progress) -> tuple[dict,
     return res, wall
 
 
-def _classical_report(out: Path, res: dict, refs: dict, anchor: str | None, n_images: int, wall: float, workers: int = 1) -> str:
-    from .bdrate import bd_rate, bd_table, format_bd_table
-    from .results import REFERENCE_PAIRS, load_curves
-
-    ours = load_curves(out / "classical.json")
-    lines = [f"# Classical codecs on {n_images} images", "", f"Sweep wall time: {wall:.0f} s with {workers} worker process(es) on {os.cpu_count()} CPUs; "
-             f"{sum(r['computed'] for per in res.values() for r in per)} points computed, the rest from the cache.", ""]
-    lines += ["| codec | settings | points | bpp range | PSNR range (dB) |", "|---|---|---|---|---|"]
-    for n, c in ours.items():
-        settings = str(c.get("codec", "")).split(": ", 1)[-1]
-        lines.append(f"| {c['label']} | {settings} | {len(c['bpp'])} | {min(c['bpp']):.3f}–{max(c['bpp']):.3f} "
-                     f"| {min(c['psnr']):.2f}–{max(c['psnr']):.2f} |")
-    twins = set()
-    if refs:
-        lines += ["", "## Against the measured reference curves (same codec, same settings)", "",
-                  "BD-rate of this run's curve against the reference (0 = identical), and the largest per-point "
-                  "differences where both have the same knobs.", "",
-                  "| codec | reference | BD-rate PSNR | BD-rate MS-SSIM (dB) | max abs Δbpp | max abs ΔPSNR |",
-                  "|---|---|---|---|---|---|"]
-        for n, c in ours.items():
-            r = refs.get(REFERENCE_PAIRS.get(n, ""))
-            if not r:
-                continue
-            twins.add(r["name"])
-            cells = []
-            for m in ("psnr", "ms_ssim_db"):
-                try:
-                    v = bd_rate(r["bpp"], r[m], c["bpp"], c[m])
-                    cells.append("0.0000%" if abs(v) < 5e-5 else f"{v:+.4f}%")
-                except (ValueError, KeyError):
-                    cells.append("n/a")
-            if r.get("knob") is not None and list(r["knob"]) == list(c.get("knob") or []):
-                db = max(abs(a - b) for a, b in zip(c["bpp"], r["bpp"]))
-                dp = max(abs(a - b) for a, b in zip(c["psnr"], r["psnr"]))
-                cells += [f"{db:.2g}", f"{dp:.2g} dB"]
-            else:
-                cells += ["(other knobs)", "(other knobs)"]
-            lines.append(f"| {c['label']} | {r['name']} | " + " | ".join(cells) + " |")
-    allc = {**ours, **{k: v for k, v in refs.items() if k not in twins and
-                       (k.startswith("measured_") or k.startswith("paper_mbt2018") or k == "compressai_mbt2018")}}
-    anchor = anchor or ("measured_bpg444" if "measured_bpg444" in allc else next(iter(ours)))
-    if anchor not in allc:
-        raise UsageError(f"anchor {anchor!r} is not a curve; choose from: {', '.join(allc)}")
-    labels = {k: v.get("label", k) for k, v in allc.items()}
-    lines += ["", f"## Every curve against {labels[anchor]}", "", format_bd_table(bd_table(allc, anchor), anchor, labels=labels)]
-    return "\n".join(lines) + "\n"
-
-
 def bench_classical_main(argv: Sequence[str] | None = None) -> int:
     def run(argv):
+        from .report import classical_report
+
         args = _classical_parser().parse_args(argv)
         images = _dataset_images(args.dataset, args.limit)
         codecs = _check_codecs(_parse_list(args.codecs))
@@ -232,7 +186,13 @@ def bench_classical_main(argv: Sequence[str] | None = None) -> int:
         res, wall = _run_classical(images, codecs, out, cache, workers, not args.no_progress)
         if not res:
             raise _Failed("no classical codec is available")
-        report = _classical_report(out, res, refs, args.anchor, len(images), wall, workers)
+        from .results import load_curves
+
+        computed = sum(r["computed"] for per in res.values() for r in per)
+        try:
+            report = classical_report(load_curves(out / "classical.json"), computed, refs, args.anchor, len(images), wall, workers)
+        except ValueError as e:  # the one error classical_report raises: an --anchor that is no curve
+            raise UsageError(str(e)) from None
         _write(out / "report.md", report)
         print(report)
         print(f"wrote {out}/classical.json, {out}/<codec>.json and {out}/report.md ({wall:.0f} s)", file=sys.stderr)
@@ -415,9 +375,9 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _eval_report(args, doc, path, images, codecs, workers, refs, crop, quals) -> int:
-    from .bdrate import bd_table, bd_versus, format_bd_table, format_bd_versus
     from .rd import default_codec_fns
-    from .results import REFERENCE_PAIRS, load_curves, select
+    from .report import model_bd_report
+    from .results import load_curves, select
 
     out = Path(args.out)
     name = doc["name"]
@@ -429,21 +389,10 @@ def _eval_report(args, doc, path, images, codecs, workers, refs, crop, quals) ->
     curves = {**ours, **classical, **{k: v for k, v in shown_refs.items() if k not in classical}}
     written = _make_plots(curves, out, f"{name} on {Path(args.dataset).name}", 2.0)
 
-    labels = {k: v.get("label", k) for k, v in {**refs, **classical}.items()}
-    # this run's classical curves, then the references: measured codecs not run here (BPG, VVC, ...),
-    # the paper's own points and CompressAI's re-implementation
-    twins = {REFERENCE_PAIRS[k] for k in classical if k in REFERENCE_PAIRS}
-    anchors = {**classical, **{k: v for k, v in refs.items() if (k.startswith("measured_") and k not in twins)
-                               or k in ("paper_mbt2018", "compressai_mbt2018")}}
-    md = [f"# {name}: BD-rates", "", format_bd_versus(bd_versus(ours[name], anchors), name, labels=labels), ""]
-    if "measured_bpg444" in refs:
-        allc = {**ours, **classical, **shown_refs}
-        md += ["", format_bd_table(bd_table(allc, "measured_bpg444"), "measured_bpg444",
-                                   labels={k: v.get("label", k) for k, v in allc.items()}), ""]
-    written.append(_write(out / f"bd-{name}.md", "\n".join(md)))
-    json_rows = {"test": name, "versus": bd_versus(ours[name], anchors)}
+    md, json_rows = model_bd_report(name, ours, classical, refs, shown_refs)
+    written.append(_write(out / f"bd-{name}.md", md))
     written.append(_write(out / f"bd-{name}.json", json.dumps(json_rows, indent=1)))
-    print("\n".join(md))
+    print(md)
 
     names = {p.name: p for p in images}
     sheet_img = names.get(args.sheet_image) or names.get(f"{args.sheet_image}.png") or images[0]
