@@ -16,8 +16,9 @@ import torch
 from torch import Tensor
 
 from ..entropy import CodingTables, FactorizedDensity, gaussian_tables, scale_table
-from ..entropy.gaussian import DEFAULT_SCALE_BOUND, GaussianMixtureConditional
+from ..entropy.gaussian import DEFAULT_SCALE_BOUND, GaussianConditional, GaussianMixtureConditional
 from ..models import CompressionModel
+from ..models.priors import ConditionalPrior, FactorizedPrior
 from .fixed import ACT_BITS, CONTEXT_INPUT_SHIFT, EP_INPUT_SHIFT, FixedNet
 
 __all__ = ["build_coding_state", "CodingState", "CODING_VERSION"]
@@ -54,35 +55,44 @@ def _convs(seq) -> list:
 def build_coding_state(model: CompressionModel) -> dict[str, Tensor]:
     """All coding tables and fixed-point settings of ``model`` as ``coding.*`` tensors."""
     out: dict[str, Tensor] = {"coding.version": torch.tensor([CODING_VERSION], dtype=torch.int32)}
-    densities = {"z": model.prior.hyper.z_density} if getattr(model.prior, "hyper", None) is not None else {}
-    if hasattr(model.prior, "density"):
-        densities["y"] = model.prior.density
-    for key, d in densities.items():
-        tables, med = _density_tables(d)
-        out.update(_tensors(f"coding.{key}", tables.state("t") | {"medians": med}))
-    cond = getattr(model.prior, "conditional", None)
+    prior = model.prior
+    if isinstance(prior, FactorizedPrior):  # y's own density: one table per channel
+        tables, med = _density_tables(prior.density)
+        out.update(_tensors("coding.y", tables.state("t") | {"medians": med}))
+        return out
+    if not isinstance(prior, ConditionalPrior):
+        raise TypeError(f"no coding state for a prior of type {type(prior).__name__}")
+    if prior.hyper is not None:  # z's density
+        tables, med = _density_tables(prior.hyper.z_density)
+        out.update(_tensors("coding.z", tables.state("t") | {"medians": med}))
+    cond = prior.conditional
     if isinstance(cond, GaussianMixtureConditional):
-        if model.prior.context is None:
+        if prior.context is None:
             raise NotImplementedError("mixture coding is implemented for models with a context model")
         from .mixture import build_mixture_tables
 
         out.update(_tensors("coding.mix", build_mixture_tables()))
         out["coding.mix.components"] = torch.tensor([cond.components], dtype=torch.int32)
-    elif cond is not None:
+    else:
         scales = scale_table(DEFAULT_SCALE_BOUND, SCALE_MAX, SCALE_LEVELS)
         g = gaussian_tables(scales)
         # Index of sigma: the table scale nearest in log domain; thresholds at geometric midpoints.
         mids = [math.sqrt(a * b) for a, b in zip(scales[:-1], scales[1:])]
         thresholds = np.array([math.ceil(m * 2**ACT_BITS) for m in mids], dtype=np.int64)
         out.update(_tensors("coding.y", g.state("t") | {"thresholds": thresholds, "scales": np.array(scales)}))
-    if cond is not None:
-        nets = {"hs": model.prior.hyper.h_s if model.prior.hyper is not None else None, "ctx": model.prior.context, "ep": model.prior.entropy_parameters}
-        for key, net in nets.items():
-            if net is not None:
-                for i, shifts in enumerate(FixedNet(net).shifts):
-                    out[f"coding.{key}.shifts.{i}"] = shifts.to(torch.int8)
-                out[f"coding.{key}.input_shifts"] = torch.tensor(INPUT_SHIFTS[key](len(_convs(net))), dtype=torch.int8)
+    for key, net in _fixed_nets(prior).items():
+        if net is not None:
+            for i, shifts in enumerate(FixedNet(net).shifts):
+                out[f"coding.{key}.shifts.{i}"] = shifts.to(torch.int8)
+            out[f"coding.{key}.input_shifts"] = torch.tensor(INPUT_SHIFTS[key](len(_convs(net))), dtype=torch.int8)
     return out
+
+
+def _fixed_nets(prior) -> dict:
+    """The networks of a conditional prior that run in fixed point, by coding key (None: absent)."""
+    if not isinstance(prior, ConditionalPrior):
+        return {}
+    return {"hs": prior.hyper.h_s if prior.hyper is not None else None, "ctx": prior.context, "ep": prior.entropy_parameters}
 
 
 class CodingState:
@@ -102,19 +112,16 @@ class CodingState:
             self.gaussian = CodingTables.from_state({k[len("coding.y."):]: v for k, v in arrays.items() if k.startswith("coding.y.")}, "t")
             self.thresholds = torch.from_numpy(arrays["coding.y.thresholds"].astype(np.int64))
             self._thresholds_f = self.thresholds.to(torch.float64)  # exact: integers below 2**53
-        cond = getattr(model.prior, "conditional", None)
-        self.use_means = bool(getattr(cond, "use_means", False))
+        cond = model.prior.conditional if isinstance(model.prior, ConditionalPrior) else None
+        self.use_means = isinstance(cond, GaussianConditional) and cond.use_means
         self.sigma_min = round(cond.scale_bound * 2**ACT_BITS) if cond is not None else 0  # fixed-point lower bound of sigma
         self.mixture = None
         self.mixture_components = 0
         if "coding.mix.phi" in arrays:
             self.mixture = {"exp": arrays["coding.mix.exp"], "phi": arrays["coding.mix.phi"]}
             self.mixture_components = int(arrays["coding.mix.components"][0])
-        prior = model.prior
         self.h_s = self.context = self.ep = None
-        hyper = getattr(prior, "hyper", None)
-        nets = {"hs": hyper.h_s if hyper is not None else None, "ctx": getattr(prior, "context", None), "ep": getattr(prior, "entropy_parameters", None)}
-        for key, net in nets.items():
+        for key, net in _fixed_nets(model.prior).items():
             if f"coding.{key}.shifts.0" in arrays:
                 fixed = FixedNet(net, self._shifts(arrays, key), arrays[f"coding.{key}.input_shifts"].tolist())
                 setattr(self, {"hs": "h_s", "ctx": "context", "ep": "ep"}[key], fixed)
