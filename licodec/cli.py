@@ -123,13 +123,13 @@ def _describe_model_file(path: Path) -> str:
     """One line from a model file's config and card: architecture, λ, steps, Kodak rates."""
     import json
 
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         cfg, card = json.loads(meta.get("licodec_config", "{}")), json.loads(meta.get("licodec_card", "{}"))
-    except Exception as exc:  # an unreadable file is listed, not fatal
+    except (SafetensorError, OSError, ValueError) as exc:  # an unreadable file is listed, not fatal
         return f"unreadable ({exc.__class__.__name__})"
     parts = [f"{cfg.get('name', '?')} N={cfg.get('N', '?')} M={cfg.get('M', '?')}"]
     lambdas = cfg.get("lambdas")

@@ -72,12 +72,9 @@ def _job(codec_name: str, image: str, knobs: Sequence, cache_dir: str | None) ->
 
 def _worker_init() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        import torch
+    import torch
 
-        torch.set_num_threads(1)
-    except Exception:  # noqa: BLE001
-        pass
+    torch.set_num_threads(1)
 
 
 class _single_thread_torch:
