@@ -18,7 +18,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from .errors import LicodecError
+from .errors import CodecError, FormatError, LicodecError
+from .files import STDIO, atomic_write, read_bytes
 
 __all__ = ["main"]
 
@@ -55,6 +56,8 @@ def _outputs(files: list[Path], out: str | None, suffix: str) -> list[Path]:
     o = Path(out)
     if len(files) == 1 and not o.is_dir() and not out.endswith(os.sep):
         return [o]
+    if not o.is_dir() and o.suffix.lower() == suffix:
+        raise _Fail(f"-o {out}: {len(files)} inputs need an output folder, not a {suffix} file name")
     o.mkdir(parents=True, exist_ok=True)
     names = [f.with_suffix(suffix).name for f in files]
     if len(set(names)) != len(names):
@@ -70,10 +73,44 @@ def _progress(items, quiet: bool, desc: str):
     return tqdm(items, desc=desc, unit="file", file=sys.stderr)
 
 
+def _piped(args) -> bool:
+    """``-`` among the inputs or as the output: one input, standard input/output (cwebp's convention)."""
+    if STDIO not in args.inputs and args.output != STDIO:
+        return False
+    if len(args.inputs) != 1:
+        raise _Fail("- (standard input or output) takes exactly one input")
+    return True
+
+
+def _write_piped(args, src: str, data: bytes) -> str:
+    """Write a piped command's output: standard output for -o - (or no -o with standard input),
+    else the file named by -o or next to the input; returns where it went."""
+    if args.output == STDIO or (args.output is None and src == STDIO):
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return "standard output"
+    dst = Path(args.output) if args.output is not None else Path(src).with_suffix(args.piped_suffix)
+    if dst.is_dir():
+        raise _Fail(f"{dst}: is a folder; name the output file")
+    if dst.exists() and not args.force:
+        raise _Fail(f"{dst}: exists; use -f to overwrite")
+    atomic_write(dst, data)
+    return str(dst)
+
+
 def cmd_compress(args) -> int:
     from .codec import api
     from .codec.image import IMAGE_SUFFIXES
 
+    if _piped(args):
+        src = args.inputs[0]
+        data = api.compress_image_file_bytes(read_bytes(src), args.quality, api.resolve_model(args.model), drop_alpha=args.drop_alpha)
+        args.piped_suffix = ".lic"
+        where = _write_piped(args, src, data)
+        if not args.quiet:
+            inf = api.info(data)
+            print(f"{where}: {inf['width']}x{inf['height']}, {len(data)} bytes, {inf['bpp']:.4f} bpp", file=sys.stderr)
+        return 0
     files = _expand(args.inputs, IMAGE_SUFFIXES)
     outs = _outputs(files, args.output, ".lic")
     codec = api.resolve_model(args.model)
@@ -95,9 +132,19 @@ def cmd_compress(args) -> int:
 def cmd_decompress(args) -> int:
     from .codec import api
 
+    codec = api.resolve_model(args.model) if args.model else None
+    if _piped(args):
+        src = args.inputs[0]
+        try:
+            image = api.decompress(read_bytes(src), codec)
+        except (FormatError, CodecError) as exc:
+            raise _Fail(f"{src if src != STDIO else 'stdin'}: {exc}") from None
+        args.piped_suffix = ".png"
+        out_name = args.output if args.output not in (None, STDIO) else ".png"
+        _write_piped(args, src, api.image_file_bytes(image, Path(out_name).suffix or ".png"))
+        return 0
     files = _expand(args.inputs, (".lic",))
     outs = _outputs(files, args.output, ".png")
-    codec = api.resolve_model(args.model) if args.model else None
     for src, dst in _progress(list(zip(files, outs)), args.quiet, "decompress"):
         api.decompress_file(src, dst, model=codec, force=args.force)
         if not args.quiet and len(files) == 1:
@@ -106,12 +153,12 @@ def cmd_decompress(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .codec import api
+    from .codec import container  # the header alone: no model, no torch
 
-    for f in _expand(args.inputs, (".lic",)):
-        data = api.read_file(f)
+    for f in [STDIO] if args.inputs == [STDIO] else _expand(args.inputs, (".lic",)):
+        data = read_bytes(f)
         try:
-            i = api.info(data)
+            i = container.info(data)
         except ValueError as exc:
             raise _Fail(f"{f}: {exc}") from None
         q = "" if i["quality"] is None else f", quality {i['quality']:g}"

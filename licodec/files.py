@@ -8,10 +8,28 @@ disk or Ctrl-C leaves the old file (or none), never a partial one, and no tempor
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["atomic_write"]
+from .errors import InputError
+
+__all__ = ["atomic_write", "read_bytes", "STDIO"]
+
+STDIO = "-"
+"""The file name that means standard input (read) or standard output (write), as in cwebp."""
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a file (``-``: all of standard input), or an InputError that names it."""
+    if str(path) == STDIO:
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str | None = None, *, write: Callable[[BinaryIO], None] | None = None) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import CodecError, FormatError, InputError
-from ..files import atomic_write
+from ..files import atomic_write, read_bytes
 from ..models import CompressionModel
 from . import container
 from .container import Header
@@ -158,23 +158,23 @@ def decompress(data: bytes, model=None, as_array: bool = False):
     return arr if as_array else from_rgb(arr, header.colour)
 
 
-def info(data: bytes) -> dict:
-    """Header facts of .lic bytes without decoding (the checksum is verified)."""
-    h = container.unpack(bytes(data), None)
-    return {"model": h.model, "weights_id": h.weights_id.hex(), "width": h.width, "height": h.height, "colour": h.colour,
-            "quality": h.quality, "bytes": len(data), "bpp": 8 * len(data) / h.pixels}
+info = container.info
+
+
+def image_file_bytes(image, suffix: str = ".png") -> bytes:
+    """A decoded PIL image as the bytes of an image file of the format ``suffix`` names
+    (PNG unless it names JPEG, WebP, BMP, TIFF or PPM; JPEG and WebP at quality 95)."""
+    import io
+
+    buf = io.BytesIO()
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(suffix.lower(), "PNG")
+    kw = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    image.save(buf, format=fmt, **kw)
+    return buf.getvalue()
 
 
 def _atomic_write(path: Path, data: bytes | None = None, image=None) -> None:
-    if image is not None:
-        import io
-
-        buf = io.BytesIO()
-        fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(path.suffix.lower(), "PNG")
-        kw = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-        image.save(buf, format=fmt, **kw)
-        data = buf.getvalue()
-    atomic_write(path, data)
+    atomic_write(path, image_file_bytes(image, path.suffix) if image is not None else data)
 
 
 def _check_output(src: Path, dst: Path, force: bool) -> None:
@@ -184,6 +184,12 @@ def _check_output(src: Path, dst: Path, force: bool) -> None:
         raise InputError(f"{dst}: exists (use --force to overwrite)")
     if dst.is_dir():
         raise InputError(f"{dst}: is a directory")
+
+
+def compress_image_file_bytes(data: bytes, quality: float | None = None, model=None, *, drop_alpha: bool = False) -> bytes:
+    """The bytes of an image file (PNG, JPEG, ...; e.g. standard input) -> .lic bytes."""
+    arr, colour = read_image(bytes(data), drop_alpha=drop_alpha)
+    return _compress_array(arr, colour, quality, model)
 
 
 def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, quality: float | None = None, model=None, *, force: bool = False, drop_alpha: bool = False) -> Path:
@@ -197,14 +203,7 @@ def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, 
     return dst
 
 
-def read_file(path: str | os.PathLike) -> bytes:
-    """The bytes of a file, or an InputError that names it (missing, a directory)."""
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory") from None
+read_file = read_bytes
 
 
 def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, model=None, *, force: bool = False) -> Path:

@@ -172,3 +172,11 @@ def _pad4(b: bytes) -> bytes:
 def header_bytes(data: bytes, h: Header) -> int:
     """Bytes of ``data`` that are not stream payload (header, lengths, CRC)."""
     return len(data) - sum(len(_strip(s)) for s in h.streams)
+
+
+def info(data: bytes) -> dict:
+    """Header facts of .lic bytes without decoding (the checksum is verified); needs no model
+    and no torch, so ``licodec info`` is fast."""
+    h = unpack(bytes(data), None)
+    return {"model": h.model, "weights_id": h.weights_id.hex(), "width": h.width, "height": h.height, "colour": h.colour,
+            "quality": h.quality, "bytes": len(data), "bpp": 8 * len(data) / h.pixels}

@@ -45,27 +45,39 @@ def _notice(msg: str) -> None:
     warnings.warn(msg, LicodecNotice, stacklevel=3)
 
 
-def _png_bit_depth(path: str | os.PathLike) -> int | None:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(25)
-    except OSError:
-        return None
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+def _png_bit_depth(head: bytes) -> int | None:
+    """The bit depth of a PNG from its first 25 bytes, None for another format."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 25:
         return head[24]
     return None
 
 
-def read_image(path: str | os.PathLike, drop_alpha: bool = False):
-    """Open an image file -> (uint8 (H, W, 3) array, colour "RGB" or "L")."""
+def _head(path: str | os.PathLike) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(25)
+    except OSError:
+        return b""
+
+
+def read_image(source: str | os.PathLike | bytes, drop_alpha: bool = False):
+    """Open an image -> (uint8 (H, W, 3) array, colour "RGB" or "L"). ``source``: a file
+    path, or the bytes of an image file (e.g. read from standard input; named "stdin" in
+    messages)."""
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(source, (bytes, bytearray)):
+        path, opened, head = "stdin", io.BytesIO(source), bytes(source[:25])
+    else:
+        path, opened, head = source, source, None
     try:
-        with Image.open(path) as im:
+        with Image.open(opened) as im:
             if getattr(im, "n_frames", 1) > 1:
                 _notice(f"{path}: has {im.n_frames} frames; coding the first")
             im.load()
-            if _png_bit_depth(path) == 16 and im.mode in ("RGB", "RGBA"):
+            if _png_bit_depth(head if head is not None else _head(path)) == 16 and im.mode in ("RGB", "RGBA"):
                 _notice(f"{path}: 16-bit PNG reduced to 8 bits per channel")
             return to_rgb(im, drop_alpha=drop_alpha)
     except UnidentifiedImageError:

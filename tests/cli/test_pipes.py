@@ -1,0 +1,58 @@
+"""Pipes and outputs as users of cwebp/avifenc expect (issue: real photos, real pipelines):
+``-`` is standard input/output, several inputs need an output folder, ``info`` is fast."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import licodec
+from licodec.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _png(path: Path, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    img = np.clip(np.cumsum(rng.normal(0, 6, (48, 64, 3)), axis=1) + 128, 0, 255).astype(np.uint8)
+    Image.fromarray(img).save(path)
+    return path
+
+
+def _licodec(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "licodec", *args], input=stdin, capture_output=True, cwd=ROOT, timeout=300)
+
+
+def test_compress_and_decompress_through_pipes(tmp_path):
+    png = _png(tmp_path / "a.png")
+    enc = _licodec("compress", "-", stdin=png.read_bytes())
+    assert enc.returncode == 0, enc.stderr
+    assert enc.stdout == licodec.compress(Image.open(png), quality=None)  # the .lic bytes, nothing else on stdout
+    dec = _licodec("decompress", "-", "-o", "-", stdin=enc.stdout)
+    assert dec.returncode == 0, dec.stderr
+    (tmp_path / "a.lic").write_bytes(enc.stdout)
+    assert main(["decompress", str(tmp_path / "a.lic"), "-o", str(tmp_path / "b.png")]) == 0
+    assert dec.stdout == (tmp_path / "b.png").read_bytes()
+    assert not (ROOT / "-").exists() and not (tmp_path / "-").exists()  # never a file named "-"
+
+
+def test_several_inputs_and_a_file_name_for_output_is_an_error(tmp_path, capsys):
+    a, b = _png(tmp_path / "a.png"), _png(tmp_path / "b.png", seed=1)
+    assert main(["compress", str(a), str(b), "-o", str(tmp_path / "both.lic")]) == 1
+    assert "need an output folder" in capsys.readouterr().err
+    assert not (tmp_path / "both.lic").exists()
+
+
+def test_info_reads_the_header_without_torch(tmp_path):
+    path = tmp_path / "a.lic"
+    path.write_bytes(licodec.compress(Image.open(_png(tmp_path / "a.png"))))
+    code = ("import sys; from licodec.cli import main; rc = main(['info', sys.argv[1]]); "
+            "print('torch' in sys.modules, rc)")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.stdout.strip().endswith("False 0"), r.stdout + r.stderr
+    assert "64x48 RGB" in r.stdout
+    piped = _licodec("info", "-", stdin=path.read_bytes())
+    assert piped.returncode == 0 and b"64x48 RGB" in piped.stdout
