@@ -113,14 +113,9 @@ def decode_latents(data: bytes, model=None) -> tuple[torch.Tensor, Header, Model
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("decompress expects bytes")
     data = bytes(data)
-    codecs: dict[str, ModelCodec] = {}
-
-    def count(name: str) -> int:
-        codecs[name] = _model_for(name, model)
-        return codecs[name].stream_count
-
-    header = container.unpack(data, count)
-    codec = codecs[header.model]
+    first = container.unpack(data, None)  # the model's name and weights id; streams need the model
+    codec = _model_for(first.model, first.weights_id, model)
+    header = container.unpack(data, lambda name: codec.stream_count)
     if header.weights_id != codec.weights_id:
         raise CodecError(f"file was encoded with other weights of model {header.model} (weights id {header.weights_id.hex()}, have {codec.weights_id.hex()})")
     rng = codec.quality_range
@@ -138,18 +133,17 @@ def _decode(data: bytes, model=None) -> tuple[np.ndarray, Header, ModelCodec]:
     return arr, header, codec
 
 
-def _model_for(name: str, model) -> ModelCodec:
+def _model_for(name: str, weights_id: bytes, model) -> ModelCodec:
+    """The model to decode a file with: the one given (its weights must be the file's,
+    whatever its name), else the installed one the file names or with the file's weights."""
     if model is not None:
-        codec = resolve_model(model)
-        if codec.name != name:
-            raise CodecError(f"file was encoded with model {name!r}, not {codec.name!r}")
-        return codec
+        return resolve_model(model)
     from . import zoo
 
     try:
-        return zoo.load(name)
-    except zoo.ModelNotFound:
-        raise CodecError(f"file needs model {name!r}, which is not installed (pass --model PATH)") from None
+        return zoo.load_for(name, weights_id)
+    except zoo.ModelNotFound as exc:
+        raise CodecError(str(exc)) from None
 
 
 def decompress(data: bytes, model=None, as_array: bool = False):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import ModelNotFound
+from ..errors import FormatError, ModelNotFound
 from .model_codec import ModelCodec
 
 __all__ = ["ModelNotFound", "search_path", "installed", "default_name", "load"]
@@ -43,6 +43,44 @@ def default_name() -> str | None:
     return None
 
 
+def stored_weights_id(path: str | os.PathLike) -> bytes | None:
+    """The weights id (first 8 bytes of the weights' SHA-256) a model file records, from its
+    metadata alone; None for a file without one."""
+    from ..models.io import stored_weights_hash
+
+    h = stored_weights_hash(path)
+    return bytes.fromhex(h)[:8] if h else None
+
+
+def find_installed(weights_id: bytes | None) -> str | None:
+    """The name of an installed model with these weights, if any (earlier folders first)."""
+    if weights_id is None:
+        return None
+    for name, path in installed().items():
+        try:
+            if stored_weights_id(path) == weights_id:
+                return name
+        except FormatError:  # an unreadable file in a model folder is not this model
+            continue
+    return None
+
+
+def load_for(name: str, weights_id: bytes) -> ModelCodec:
+    """The installed model a file names, or else one with the file's weights (a file written
+    with a model loaded from another path, under another name); ModelNotFound if none."""
+    if name in installed():
+        codec = load(name)
+        if codec.weights_id == weights_id:
+            return codec
+    other = find_installed(weights_id)
+    if other is not None:
+        return load(other)
+    if name in installed():
+        return load(name)  # the name matches, the weights do not: the caller says so
+    raise ModelNotFound(f"file needs model {name!r} (weights {weights_id.hex()}), which is not installed: "
+                        "pass --model PATH or put its file in a folder of LICODEC_MODEL_PATH")
+
+
 def load(spec: str | os.PathLike | None = None) -> ModelCodec:
     """The ModelCodec for a model name, a model file path, or (None) the default model."""
     from ..models.io import load_model, stored_weights_hash
@@ -61,7 +99,9 @@ def load(spec: str | os.PathLike | None = None) -> ModelCodec:
     if spec in models:
         path, name = models[spec], spec
     elif Path(spec).is_file():
-        path, name = Path(spec), Path(spec).stem
+        # a model's identity is its weights: a copy of an installed model keeps that model's name
+        path = Path(spec)
+        name = find_installed(stored_weights_id(path)) or path.stem
     else:
         known = ", ".join(sorted(models)) or "none"
         raise ModelNotFound(f"model {spec!r} is not installed (installed: {known}) and is not a file")

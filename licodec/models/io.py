@@ -60,10 +60,13 @@ def read_card(path: str | os.PathLike) -> dict:
 def stored_weights_hash(path: str | os.PathLike) -> str | None:
     """The weights' SHA-256 a model file records (``save_model`` writes it), read from its
     metadata alone; None for a file without one."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        return (f.metadata() or {}).get("licodec_weights_sha256")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("licodec_weights_sha256")
+    except SafetensorError as exc:
+        raise FormatError(f"{path}: not a licodec model file ({exc})") from None
 
 
 def load_model(path: str | os.PathLike) -> tuple[CompressionModel, dict[str, torch.Tensor], dict]:

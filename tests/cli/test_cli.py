@@ -126,3 +126,35 @@ def test_models_lists_installed_files_with_their_card(model_file, tmp_path, caps
     assert lines[i + 1].strip() == "mbt2018 N=16 M=16, qualities 1..3 (λ 0.0067..0.0932)"
     j = next(k for k, line in enumerate(lines) if line.strip().startswith("broken:"))
     assert lines[j + 1].strip().startswith("unreadable")
+
+
+def test_a_model_is_known_by_its_weights_not_its_file_name(model_file, tmp_path):
+    """A copy of an installed model under another file name writes files that name the
+    installed model; a file naming a model that is not installed decodes with an installed
+    one of the same weights (issue: a model's identity is its file name)."""
+    import shutil
+
+    from licodec.codec.container import pack, unpack
+
+    (tmp_path / "broken.safetensors").write_bytes(b"not a model")  # an unreadable file beside it is skipped
+    env = {"LICODEC_MODEL_PATH": f"{model_file.parent}{os.pathsep}{tmp_path}"}
+    copy = tmp_path / "elsewhere" / "my.safetensors"
+    copy.parent.mkdir()
+    shutil.copy(model_file, copy)
+    Image.fromarray(photo(32, 48)).save(tmp_path / "img.png")
+    r = run_cli("compress", tmp_path / "img.png", "--model", copy, "-o", tmp_path / "a.lic", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    data = (tmp_path / "a.lic").read_bytes()
+    assert unpack(data, lambda name: 2).model == model_file.stem  # the installed model's name, not "my"
+    r = run_cli("decompress", tmp_path / "a.lic", "-o", tmp_path / "a.png", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    h = unpack(data, lambda name: 2)
+    h.model = "renamed"
+    (tmp_path / "b.lic").write_bytes(pack(h))
+    r = run_cli("decompress", tmp_path / "b.lic", "-o", tmp_path / "b.png", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "b.png").read_bytes() == (tmp_path / "a.png").read_bytes()
+    h.weights_id = b"\1" * 8
+    (tmp_path / "c.lic").write_bytes(pack(h))
+    r = run_cli("decompress", tmp_path / "c.lic", "-o", tmp_path / "c.png", env_extra=env)
+    assert r.returncode == 1 and "needs model 'renamed' (weights 0101010101010101)" in r.stderr, r.stderr

@@ -56,3 +56,4 @@ def test_info_reads_the_header_without_torch(tmp_path):
     assert "64x48 RGB" in r.stdout
     piped = _licodec("info", "-", stdin=path.read_bytes())
     assert piped.returncode == 0 and b"64x48 RGB" in piped.stdout
+
