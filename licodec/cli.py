@@ -104,7 +104,8 @@ def cmd_compress(args) -> int:
 
     if _piped(args):
         src = args.inputs[0]
-        data = api.compress_image_file_bytes(read_bytes(src), args.quality, api.resolve_model(args.model), drop_alpha=args.drop_alpha)
+        data = api.compress_image_file_bytes(read_bytes(src), args.quality, api.resolve_model(args.model), drop_alpha=args.drop_alpha,
+                                             metadata=args.metadata)
         args.piped_suffix = ".lic"
         where = _write_piped(args, src, data)
         if not args.quiet:
@@ -116,7 +117,7 @@ def cmd_compress(args) -> int:
     codec = api.resolve_model(args.model)
     total_in = total_out = 0
     for src, dst in _progress(list(zip(files, outs)), args.quiet, "compress"):
-        api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha)
+        api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha, metadata=args.metadata)
         n = dst.stat().st_size
         total_out += n
         if not args.quiet:
@@ -218,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", metavar="NAME|PATH", help="installed model name or .safetensors file (default: the installed default)")
     c.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     c.add_argument("--drop-alpha", action="store_true", help="code images with transparency without their alpha channel")
+    c.add_argument("--metadata", choices=["all", "icc", "exif", "none"], default="all",
+                   help="which of the ICC profile, EXIF (orientation, camera) and XMP blocks the file keeps; decompress writes them back (default all)")
+    c.add_argument("--strip", dest="metadata", action="store_const", const="none", help="keep no metadata (--metadata none)")
     c.add_argument("--quiet", action="store_true", help="print nothing but errors")
     c.set_defaults(func=cmd_compress)
 

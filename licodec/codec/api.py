@@ -18,7 +18,7 @@ from ..files import atomic_write, read_bytes
 from ..models import CompressionModel
 from . import container
 from .container import Header
-from .image import from_rgb, read_image, to_rgb
+from .image import from_rgb, image_metadata, read_image, to_rgb
 from .model_codec import ModelCodec
 
 __all__ = ["compress", "decompress", "compress_file", "decompress_file", "info", "resolve_model", "CodecError"]
@@ -84,24 +84,26 @@ def to_uint8(x_hat: torch.Tensor) -> np.ndarray:
     return torch.round(x_hat[0].clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
-def compress(image, quality: float | None = None, model=None, *, drop_alpha: bool = False) -> bytes:
+def compress(image, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all") -> bytes:
     """Encode a PIL image or a uint8 array ((H, W), (H, W, 3) or (H, W, 4)) to .lic bytes.
 
     ``quality``: 1 (smallest) .. L (best) for variable-rate models (fractional values
-    interpolate), None for fixed-rate ones; ``model``: name, path, model object or None.
+    interpolate), None for fixed-rate ones; ``model``: name, path, model object or None;
+    ``metadata``: which of a PIL image's ICC profile, EXIF and XMP blocks the file carries
+    ("all", "icc", "exif", "none"; decoding gives them back in the image's ``info``).
     """
     arr, colour = to_rgb(image, drop_alpha=drop_alpha)
-    return _compress_array(arr, colour, quality, model)
+    return _compress_array(arr, colour, quality, model, image_metadata(image, metadata))
 
 
-def _compress_array(arr: np.ndarray, colour: str, quality, model) -> bytes:
+def _compress_array(arr: np.ndarray, colour: str, quality, model, metadata: dict[str, bytes] | None = None) -> bytes:
     codec = resolve_model(model)
     q = _quality(codec, quality)
     h, w = arr.shape[:2]
     if h > 65535 or w > 65535 or h * w > container.MAX_PIXELS:
         raise InputError(f"image of {w}x{h} pixels is larger than licodec's limit ({container.MAX_PIXELS} pixels, sides <= 65535)")
     streams, _ = codec.encode(_pad(arr), q)
-    return container.pack(Header(codec.name, codec.weights_id, w, h, colour, q, streams))
+    return container.pack(Header(codec.name, codec.weights_id, w, h, colour, q, streams, dict(metadata or {})))
 
 
 def decode_latents(data: bytes, model=None) -> tuple[torch.Tensor, Header, ModelCodec]:
@@ -147,9 +149,16 @@ def _model_for(name: str, weights_id: bytes, model) -> ModelCodec:
 
 
 def decompress(data: bytes, model=None, as_array: bool = False):
-    """Decode .lic bytes -> PIL image (RGB or L), or a uint8 (H, W, 3) array with ``as_array``."""
+    """Decode .lic bytes -> PIL image (RGB or L; the file's ICC profile, EXIF and XMP in its
+    ``info`` as "icc_profile", "exif", "xmp"), or a uint8 (H, W, 3) array with ``as_array``."""
     arr, header, _ = _decode(data, model)
-    return arr if as_array else from_rgb(arr, header.colour)
+    if as_array:
+        return arr
+    image = from_rgb(arr, header.colour)
+    for name, key in (("icc", "icc_profile"), ("exif", "exif"), ("xmp", "xmp")):
+        if name in header.metadata:
+            image.info[key] = header.metadata[name]
+    return image
 
 
 info = container.info
@@ -163,6 +172,16 @@ def image_file_bytes(image, suffix: str = ".png") -> bytes:
     buf = io.BytesIO()
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(suffix.lower(), "PNG")
     kw = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    if fmt in ("PNG", "JPEG", "WEBP", "TIFF"):  # the metadata a decoded image carries, written back
+        kw.update({k: image.info[k] for k in ("icc_profile", "exif") if image.info.get(k)})
+        xmp = image.info.get("xmp")
+        if xmp and fmt == "PNG":  # Pillow writes PNG's XMP as the iTXt chunk Adobe defines
+            from PIL import PngImagePlugin
+
+            kw["pnginfo"] = PngImagePlugin.PngInfo()
+            kw["pnginfo"].add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else xmp)
+        elif xmp and fmt in ("JPEG", "WEBP"):
+            kw["xmp"] = xmp
     image.save(buf, format=fmt, **kw)
     return buf.getvalue()
 
@@ -180,19 +199,22 @@ def _check_output(src: Path, dst: Path, force: bool) -> None:
         raise InputError(f"{dst}: is a directory")
 
 
-def compress_image_file_bytes(data: bytes, quality: float | None = None, model=None, *, drop_alpha: bool = False) -> bytes:
+def compress_image_file_bytes(data: bytes, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all") -> bytes:
     """The bytes of an image file (PNG, JPEG, ...; e.g. standard input) -> .lic bytes."""
-    arr, colour = read_image(bytes(data), drop_alpha=drop_alpha)
-    return _compress_array(arr, colour, quality, model)
+    meta: dict[str, bytes] = {}
+    arr, colour = read_image(bytes(data), drop_alpha=drop_alpha, metadata=meta, keep=metadata)
+    return _compress_array(arr, colour, quality, model, meta)
 
 
-def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, quality: float | None = None, model=None, *, force: bool = False, drop_alpha: bool = False) -> Path:
+def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, quality: float | None = None, model=None, *, force: bool = False, drop_alpha: bool = False,
+                  metadata: str = "all") -> Path:
     """Image file -> .lic file (written atomically). Default output: ``src`` with suffix .lic."""
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(".lic")
     _check_output(src, dst, force)
-    arr, colour = read_image(src, drop_alpha=drop_alpha)
-    data = _compress_array(arr, colour, quality, model)
+    meta: dict[str, bytes] = {}
+    arr, colour = read_image(src, drop_alpha=drop_alpha, metadata=meta, keep=metadata)
+    data = _compress_array(arr, colour, quality, model, meta)
     _atomic_write(dst, data)
     return dst
 

@@ -5,13 +5,16 @@
     offset  size  field
     0       4     magic 0x89 'L' 'I' 'C'
     4       1     format version (2)
-    5       1     flags: bits 0-1 colour (0 RGB, 1 greyscale), bit 2 quality present
+    5       1     flags: bits 0-1 colour (0 RGB, 1 greyscale), bit 2 quality present,
+                  bit 3 metadata present
     6       1     n: length of the model name (1..64)
     7       n     model name (ASCII)
     7+n     8     weights id: first 8 bytes of SHA-256 of the model's weights
     15+n    2     quality x 1000 (i16, big-endian), only if flag bit 2
     ...     2     width  (u16, big-endian, 1..65535)
     ...     2     height (u16, big-endian, 1..65535)
+    ...     var   metadata, only if flag bit 3: a count (1 byte, 1..3), then per block its
+                  kind (1 byte: 1 ICC profile, 2 EXIF, 3 XMP), length (LEB128) and bytes
     ...     var   byte length of every stream but the last (LEB128)
     ...     var   the streams (z then y), zero bytes ending the last word removed
     end-4   4     CRC-32 (zlib) of all preceding bytes, big-endian
@@ -31,6 +34,8 @@ VERSION = 2  # 2: entropy parameters from int8 weights (coding tables version 2)
 MAX_NAME = 64
 MAX_PIXELS = 1 << 26  # 67 Mpixel: decoding needs about 200 bytes of memory per pixel
 COLOURS = {0: "RGB", 1: "L"}
+METADATA_KINDS = {1: "icc", 2: "exif", 3: "xmp"}  # what a photo needs to display right, carried as it came
+MAX_METADATA = 1 << 24  # bytes per block
 
 
 @dataclass
@@ -42,6 +47,7 @@ class Header:
     colour: str = "RGB"
     quality: float | None = None
     streams: list[bytes] = field(default_factory=list)
+    metadata: dict[str, bytes] = field(default_factory=dict)  # "icc", "exif", "xmp" -> the block's bytes
 
     @property
     def pixels(self) -> int:
@@ -82,13 +88,24 @@ def pack(h: Header) -> bytes:
     if not (1 <= h.width <= 65535 and 1 <= h.height <= 65535):
         raise ValueError(f"image size {h.width}x{h.height} outside 1..65535")
     colour = {v: k for k, v in COLOURS.items()}[h.colour]
-    flags = colour | (4 if h.quality is not None else 0)
+    flags = colour | (4 if h.quality is not None else 0) | (8 if h.metadata else 0)
     out = bytearray(MAGIC + bytes([VERSION, flags, len(name)]) + name + h.weights_id)
     if h.quality is not None:
         if not -32.768 <= h.quality <= 32.767:
             raise ValueError(f"quality {h.quality:g} outside -32.768..32.767")
         out += struct.pack(">h", int(round(h.quality * 1000)))
     out += struct.pack(">HH", h.width, h.height)
+    if h.metadata:
+        kinds = {v: k for k, v in METADATA_KINDS.items()}
+        unknown = set(h.metadata) - set(kinds)
+        if unknown:
+            raise ValueError(f"unknown metadata {', '.join(sorted(unknown))}; known: {', '.join(kinds)}")
+        out.append(len(h.metadata))
+        for name in sorted(h.metadata, key=kinds.get):
+            block = bytes(h.metadata[name])
+            if len(block) > MAX_METADATA:
+                raise ValueError(f"{name} metadata of {len(block)} bytes exceeds {MAX_METADATA}")
+            out += bytes([kinds[name]]) + _leb128(len(block)) + block
     streams = [_strip(s) for s in h.streams]
     for s in streams[:-1]:
         out += _leb128(len(s))
@@ -114,7 +131,7 @@ def unpack(data: bytes, stream_count=None) -> Header:
     if zlib.crc32(body) != crc:
         raise FormatError("corrupt or truncated file (checksum mismatch)")
     flags, n = body[5], body[6]
-    if flags & ~0b111 or (flags & 3) not in COLOURS:
+    if flags & ~0b1111 or (flags & 3) not in COLOURS:
         raise FormatError("corrupt file: unknown flags")
     if not 1 <= n <= MAX_NAME:
         raise FormatError("corrupt file: bad model-name length")
@@ -141,6 +158,23 @@ def unpack(data: bytes, stream_count=None) -> Header:
     if width * height > MAX_PIXELS:
         raise FormatError(f"image of {width}x{height} pixels exceeds the limit of {MAX_PIXELS} pixels")
     header = Header(name, wid, width, height, COLOURS[flags & 3], quality)
+    if flags & 8:
+        if pos >= len(body):
+            raise FormatError("truncated file (metadata)")
+        count, pos = body[pos], pos + 1
+        if not 1 <= count <= len(METADATA_KINDS):
+            raise FormatError("corrupt file: bad metadata count")
+        for _ in range(count):
+            if pos >= len(body):
+                raise FormatError("truncated file (metadata)")
+            kind, pos = body[pos], pos + 1
+            if kind not in METADATA_KINDS or METADATA_KINDS[kind] in header.metadata:
+                raise FormatError("corrupt file: bad metadata kind")
+            ln, pos = _read_leb128(body, pos, len(body))
+            if ln > MAX_METADATA or pos + ln > len(body):
+                raise FormatError("truncated file (metadata)")
+            header.metadata[METADATA_KINDS[kind]] = bytes(body[pos : pos + ln])
+            pos += ln
     count = stream_count(name) if stream_count is not None else 1
     lengths = []
     for _ in range(count - 1):

@@ -60,10 +60,35 @@ def _head(path: str | os.PathLike) -> bytes:
         return b""
 
 
-def read_image(source: str | os.PathLike | bytes, drop_alpha: bool = False):
+METADATA_CHOICES = {"none": (), "icc": ("icc",), "exif": ("exif",), "all": ("icc", "exif", "xmp")}
+"""What ``--metadata`` keeps (cwebp's spelling; "all" is the default, ``--strip`` is "none")."""
+
+
+def image_metadata(im, keep: str = "all") -> dict[str, bytes]:
+    """The ICC profile, EXIF and XMP blocks of a PIL image (as Pillow read them), those
+    ``keep`` names. EXIF is stored with its "Exif\\0\\0" header, as JPEG carries it."""
+    if keep not in METADATA_CHOICES:
+        raise InputError(f"metadata must be one of {', '.join(METADATA_CHOICES)}")
+    info = getattr(im, "info", {}) or {}
+    found = {"icc": info.get("icc_profile"), "exif": info.get("exif"), "xmp": info.get("xmp") or info.get("XML:com.adobe.xmp")}
+    out = {}
+    for name in METADATA_CHOICES[keep]:
+        block = found[name]
+        if isinstance(block, str):
+            block = block.encode("utf-8")
+        if not block:
+            continue
+        if name == "exif" and not block.startswith(b"Exif\x00\x00"):
+            block = b"Exif\x00\x00" + block  # PNG's eXIf chunk carries the TIFF data alone
+        out[name] = bytes(block)
+    return out
+
+
+def read_image(source: str | os.PathLike | bytes, drop_alpha: bool = False, metadata: dict | None = None, keep: str = "all"):
     """Open an image -> (uint8 (H, W, 3) array, colour "RGB" or "L"). ``source``: a file
     path, or the bytes of an image file (e.g. read from standard input; named "stdin" in
-    messages)."""
+    messages). With a ``metadata`` dict, the blocks ``keep`` names (see :func:`image_metadata`)
+    are put in it."""
     import io
 
     from PIL import Image, UnidentifiedImageError
@@ -77,6 +102,8 @@ def read_image(source: str | os.PathLike | bytes, drop_alpha: bool = False):
             if getattr(im, "n_frames", 1) > 1:
                 _notice(f"{path}: has {im.n_frames} frames; coding the first")
             im.load()
+            if metadata is not None:
+                metadata.update(image_metadata(im, keep))
             if _png_bit_depth(head if head is not None else _head(path)) == 16 and im.mode in ("RGB", "RGBA"):
                 _notice(f"{path}: 16-bit PNG reduced to 8 bits per channel")
             return to_rgb(im, drop_alpha=drop_alpha)
