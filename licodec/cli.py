@@ -32,17 +32,18 @@ EPILOG_COMPRESS = """examples:
 """
 
 
-def _expand(inputs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
-    files: list[Path] = []
+def _expand(inputs: list[str], suffixes: tuple[str, ...]) -> list[tuple[Path, Path]]:
+    """(file, its name below the input it came from): a folder's files keep their sub-folders."""
+    files: list[tuple[Path, Path]] = []
     for s in inputs:
         p = Path(s)
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
             if not found:
                 raise _Fail(f"{p}: no {'/'.join(suffixes)} files in this folder")
-            files.extend(found)
+            files.extend((f, f.relative_to(p)) for f in found)
         else:
-            files.append(p)
+            files.append((p, Path(p.name)))
     return files
 
 
@@ -50,19 +51,41 @@ class _Fail(Exception):
     pass
 
 
-def _outputs(files: list[Path], out: str | None, suffix: str) -> list[Path]:
+def _outputs(files: list[tuple[Path, Path]], out: str | None, suffix: str) -> list[Path]:
+    """Where each input's output goes: beside it, the file -o names (one input), or below
+    the folder -o names with the input's sub-folders."""
     if out is None:
-        return [f.with_suffix(suffix) for f in files]
+        return [f.with_suffix(suffix) for f, _ in files]
     o = Path(out)
     if len(files) == 1 and not o.is_dir() and not out.endswith(os.sep):
         return [o]
     if not o.is_dir() and o.suffix.lower() == suffix:
         raise _Fail(f"-o {out}: {len(files)} inputs need an output folder, not a {suffix} file name")
-    o.mkdir(parents=True, exist_ok=True)
-    names = [f.with_suffix(suffix).name for f in files]
+    names = [rel.with_suffix(suffix) for _, rel in files]
     if len(set(names)) != len(names):
         raise _Fail("several inputs would write the same output name; give them separate folders")
     return [o / n for n in names]
+
+
+def _batch(pairs: list[tuple[Path, Path]], args, desc: str, code_one) -> int:
+    """Code each (input, output) pair: skip existing outputs with --skip-existing; with
+    --keep-going, report a file that fails and go on (exit status 1 at the end)."""
+    failed = []
+    for src, dst in _progress(pairs, args.quiet, desc):
+        if args.skip_existing and dst.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            code_one(src, dst)
+        except (LicodecError, OSError) as exc:
+            if not args.keep_going:
+                raise
+            print(f"licodec: error: {exc}", file=sys.stderr)
+            failed.append(src)
+    if failed:
+        print(f"licodec: {len(failed)} of {len(pairs)} files failed: {', '.join(map(str, failed))}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _progress(items, quiet: bool, desc: str):
@@ -115,19 +138,21 @@ def cmd_compress(args) -> int:
     files = _expand(args.inputs, IMAGE_SUFFIXES)
     outs = _outputs(files, args.output, ".lic")
     codec = api.resolve_model(args.model)
-    total_in = total_out = 0
-    for src, dst in _progress(list(zip(files, outs)), args.quiet, "compress"):
+    totals = [0, 0]  # pixels, bytes
+
+    def one(src: Path, dst: Path) -> None:
         api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha, metadata=args.metadata)
         n = dst.stat().st_size
-        total_out += n
-        if not args.quiet:
-            inf = api.info(dst.read_bytes())
-            total_in += inf["width"] * inf["height"]
-            if len(files) == 1:
-                print(f"{dst}: {inf['width']}x{inf['height']}, {n} bytes, {inf['bpp']:.4f} bpp")
-    if len(files) > 1 and not args.quiet and total_in:
-        print(f"{len(files)} files, {total_out} bytes, {8 * total_out / total_in:.4f} bpp overall")
-    return 0
+        inf = api.info(dst.read_bytes())
+        totals[0] += inf["width"] * inf["height"]
+        totals[1] += n
+        if not args.quiet and len(files) == 1:
+            print(f"{dst}: {inf['width']}x{inf['height']}, {n} bytes, {inf['bpp']:.4f} bpp")
+
+    rc = _batch(list(zip([f for f, _ in files], outs)), args, "compress", one)
+    if len(files) > 1 and not args.quiet and totals[0]:
+        print(f"{len(files)} files, {totals[1]} bytes, {8 * totals[1] / totals[0]:.4f} bpp overall")
+    return rc
 
 
 def cmd_decompress(args) -> int:
@@ -146,17 +171,19 @@ def cmd_decompress(args) -> int:
         return 0
     files = _expand(args.inputs, (".lic",))
     outs = _outputs(files, args.output, ".png")
-    for src, dst in _progress(list(zip(files, outs)), args.quiet, "decompress"):
+
+    def one(src: Path, dst: Path) -> None:
         api.decompress_file(src, dst, model=codec, force=args.force)
         if not args.quiet and len(files) == 1:
             print(f"{dst}")
-    return 0
+
+    return _batch(list(zip([f for f, _ in files], outs)), args, "decompress", one)
 
 
 def cmd_info(args) -> int:
     from .codec import container  # the header alone: no model, no torch
 
-    for f in [STDIO] if args.inputs == [STDIO] else _expand(args.inputs, (".lic",)):
+    for f in [STDIO] if args.inputs == [STDIO] else [f for f, _ in _expand(args.inputs, (".lic",))]:
         data = read_bytes(f)
         try:
             i = container.info(data)
@@ -205,6 +232,11 @@ def cmd_models(args) -> int:
     return 0
 
 
+def _batch_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--keep-going", action="store_true", help="with several inputs: report a file that fails and go on (exit status 1 at the end)")
+    p.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume an interrupted batch)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -223,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which of the ICC profile, EXIF (orientation, camera) and XMP blocks the file keeps; decompress writes them back (default all)")
     c.add_argument("--strip", dest="metadata", action="store_const", const="none", help="keep no metadata (--metadata none)")
     c.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    _batch_flags(c)
     c.set_defaults(func=cmd_compress)
 
     d = sub.add_parser("decompress", help=".lic files -> images", description="Decompress .lic files to PNG (or the format of -o's suffix).")
@@ -231,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", metavar="NAME|PATH", help="model to decode with (default: the one the file names, if installed)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     d.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    _batch_flags(d)
     d.set_defaults(func=cmd_decompress)
 
     i = sub.add_parser("info", help="describe .lic files", description="Print model, size and bits per pixel of .lic files (checksum verified, nothing decoded).")

@@ -57,3 +57,23 @@ def test_info_reads_the_header_without_torch(tmp_path):
     piped = _licodec("info", "-", stdin=path.read_bytes())
     assert piped.returncode == 0 and b"64x48 RGB" in piped.stdout
 
+
+
+def test_batch_keeps_sub_folders_goes_on_and_resumes(tmp_path, capsys):
+    src = tmp_path / "shots"
+    (src / "day1").mkdir(parents=True)
+    (src / "day2").mkdir()
+    _png(src / "day1" / "a.png")
+    _png(src / "day2" / "a.png", seed=1)  # the same name in another sub-folder
+    (src / "day2" / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "lic"
+    assert main(["compress", str(src), "-o", str(out), "--quiet"]) == 1  # stops at the broken file
+    capsys.readouterr()
+    assert main(["compress", str(src), "-o", str(out), "--keep-going", "--quiet", "-f"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "1 of 3 files failed" in err
+    assert (out / "day1" / "a.lic").is_file() and (out / "day2" / "a.lic").is_file() and not (out / "day2" / "broken.lic").exists()
+    (out / "day1" / "a.lic").write_bytes(b"kept")  # an existing output is left alone
+    (src / "day2" / "broken.png").unlink()
+    assert main(["compress", str(src), "-o", str(out), "--skip-existing", "--quiet"]) == 0
+    assert (out / "day1" / "a.lic").read_bytes() == b"kept"
