@@ -125,6 +125,7 @@ def cmd_compress(args) -> int:
     from .codec import api
     from .codec.image import IMAGE_SUFFIXES
 
+    _set_threads(args)
     if _piped(args):
         src = args.inputs[0]
         data = api.compress_image_file_bytes(read_bytes(src), args.quality, api.resolve_model(args.model), drop_alpha=args.drop_alpha,
@@ -158,6 +159,7 @@ def cmd_compress(args) -> int:
 def cmd_decompress(args) -> int:
     from .codec import api
 
+    _set_threads(args)
     codec = api.resolve_model(args.model) if args.model else None
     if _piped(args):
         src = args.inputs[0]
@@ -232,7 +234,28 @@ def cmd_models(args) -> int:
     return 0
 
 
+def _free_cores() -> int:
+    """Cores not busy with other runnable processes now (/proc/loadavg's running count,
+    which includes this one); all of them where that is not known."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        with open("/proc/loadavg") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return cores
+    return max(1, min(cores, cores - (running - 1)))
+
+
+def _set_threads(args) -> None:
+    """--threads N, else as many threads as there are free cores: on a machine whose other
+    core is busy, two threads made g_a and g_s slower than one (docs/speed.md)."""
+    import torch
+
+    torch.set_num_threads(args.threads or _free_cores())
+
+
 def _batch_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, metavar="N", help="threads for the transforms (default: the cores not busy now); the entropy coding uses one")
     p.add_argument("--keep-going", action="store_true", help="with several inputs: report a file that fails and go on (exit status 1 at the end)")
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume an interrupted batch)")
 

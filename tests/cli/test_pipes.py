@@ -77,3 +77,25 @@ def test_batch_keeps_sub_folders_goes_on_and_resumes(tmp_path, capsys):
     (src / "day2" / "broken.png").unlink()
     assert main(["compress", str(src), "-o", str(out), "--skip-existing", "--quiet"]) == 0
     assert (out / "day1" / "a.lic").read_bytes() == b"kept"
+
+
+def test_threads_default_and_coding_on_one_thread(tmp_path):
+    """The CLI's default threads are the free cores; the entropy coding runs on one thread and
+    gives the threads back; files are the same whatever the threads."""
+    import os
+
+    import torch
+
+    from licodec.cli import _free_cores
+    from licodec.codec.model_codec import _coding_threads
+
+    assert 1 <= _free_cores() <= (os.cpu_count() or 1)
+    n = torch.get_num_threads()
+    with _coding_threads():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == n
+    src = _png(tmp_path / "a.png")
+    assert main(["compress", str(src), "-o", str(tmp_path / "1.lic"), "--threads", "1", "--quiet"]) == 0
+    assert main(["compress", str(src), "-o", str(tmp_path / "2.lic"), "--threads", "2", "--quiet"]) == 0
+    torch.set_num_threads(n)
+    assert (tmp_path / "1.lic").read_bytes() == (tmp_path / "2.lic").read_bytes()
