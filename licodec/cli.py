@@ -156,6 +156,14 @@ def cmd_compress(args) -> int:
     return rc
 
 
+def _lossy_notice(suffix: str, args) -> None:
+    from .codec.api import LOSSY_OUTPUTS
+
+    if suffix.lower() in LOSSY_OUTPUTS and not args.quiet:
+        print(f"licodec: notice: {suffix} output re-encodes the decoded image lossily (quality {args.out_quality}; --out-quality Q, or write .png)",
+              file=sys.stderr)
+
+
 def cmd_decompress(args) -> int:
     from .codec import api
 
@@ -169,13 +177,18 @@ def cmd_decompress(args) -> int:
             raise _Fail(f"{src if src != STDIO else 'stdin'}: {exc}") from None
         args.piped_suffix = ".png"
         out_name = args.output if args.output not in (None, STDIO) else ".png"
-        _write_piped(args, src, api.image_file_bytes(image, Path(out_name).suffix or ".png"))
+        suffix = Path(out_name).suffix or ".png"
+        _lossy_notice(suffix, args)
+        _write_piped(args, src, api.image_file_bytes(image, suffix, args.out_quality))
         return 0
     files = _expand(args.inputs, (".lic",))
     outs = _outputs(files, args.output, ".png")
 
+    for dst in {o.suffix.lower() for o in outs}:
+        _lossy_notice(dst, args)
+
     def one(src: Path, dst: Path) -> None:
-        api.decompress_file(src, dst, model=codec, force=args.force)
+        api.decompress_file(src, dst, model=codec, force=args.force, out_quality=args.out_quality)
         if not args.quiet and len(files) == 1:
             print(f"{dst}")
 
@@ -287,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", metavar="NAME|PATH", help="model to decode with (default: the one the file names, if installed)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     d.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    d.add_argument("--out-quality", type=int, default=95, metavar="Q", help="quality of a JPEG or WebP output (1..100, default 95); PNG is lossless")
     _batch_flags(d)
     d.set_defaults(func=cmd_decompress)
 

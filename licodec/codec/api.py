@@ -164,14 +164,18 @@ def decompress(data: bytes, model=None, as_array: bool = False):
 info = container.info
 
 
-def image_file_bytes(image, suffix: str = ".png") -> bytes:
+LOSSY_OUTPUTS = (".jpg", ".jpeg", ".webp")
+
+
+def image_file_bytes(image, suffix: str = ".png", out_quality: int = 95) -> bytes:
     """A decoded PIL image as the bytes of an image file of the format ``suffix`` names
-    (PNG unless it names JPEG, WebP, BMP, TIFF or PPM; JPEG and WebP at quality 95)."""
+    (PNG unless it names JPEG, WebP, BMP, TIFF or PPM; JPEG and WebP re-encode the pixels
+    lossily, at ``out_quality``)."""
     import io
 
     buf = io.BytesIO()
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(suffix.lower(), "PNG")
-    kw = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    kw = {"quality": int(out_quality)} if fmt in ("JPEG", "WEBP") else {}
     if fmt in ("PNG", "JPEG", "WEBP", "TIFF"):  # the metadata a decoded image carries, written back
         kw.update({k: image.info[k] for k in ("icc_profile", "exif") if image.info.get(k)})
         xmp = image.info.get("xmp")
@@ -186,8 +190,8 @@ def image_file_bytes(image, suffix: str = ".png") -> bytes:
     return buf.getvalue()
 
 
-def _atomic_write(path: Path, data: bytes | None = None, image=None) -> None:
-    atomic_write(path, image_file_bytes(image, path.suffix) if image is not None else data)
+def _atomic_write(path: Path, data: bytes | None = None, image=None, out_quality: int = 95) -> None:
+    atomic_write(path, image_file_bytes(image, path.suffix, out_quality) if image is not None else data)
 
 
 def _check_output(src: Path, dst: Path, force: bool) -> None:
@@ -222,8 +226,9 @@ def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, 
 read_file = read_bytes
 
 
-def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, model=None, *, force: bool = False) -> Path:
-    """.lic file -> image file (PNG unless the suffix says otherwise), written atomically."""
+def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, model=None, *, force: bool = False, out_quality: int = 95) -> Path:
+    """.lic file -> image file (PNG unless the suffix says otherwise; JPEG or WebP re-encode
+    lossily at ``out_quality``), written atomically."""
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(".png")
     _check_output(src, dst, force)
@@ -232,5 +237,5 @@ def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None
         image = decompress(data, model)
     except (FormatError, CodecError) as exc:
         raise type(exc)(f"{src}: {exc}") from None
-    _atomic_write(dst, image=image)
+    _atomic_write(dst, image=image, out_quality=out_quality)
     return dst

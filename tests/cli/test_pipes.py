@@ -99,3 +99,16 @@ def test_threads_default_and_coding_on_one_thread(tmp_path):
     assert main(["compress", str(src), "-o", str(tmp_path / "2.lic"), "--threads", "2", "--quiet"]) == 0
     torch.set_num_threads(n)
     assert (tmp_path / "1.lic").read_bytes() == (tmp_path / "2.lic").read_bytes()
+
+
+def test_a_jpeg_output_says_it_is_lossy_and_takes_a_quality(tmp_path, capsys):
+    src = _png(tmp_path / "a.png")
+    assert main(["compress", str(src), "-o", str(tmp_path / "a.lic"), "--quiet"]) == 0
+    sizes = {}
+    for q in (30, 95):
+        assert main(["decompress", str(tmp_path / "a.lic"), "-o", str(tmp_path / f"a{q}.jpg"), "--out-quality", str(q)]) == 0
+        assert "re-encodes the decoded image lossily" in capsys.readouterr().err
+        sizes[q] = (tmp_path / f"a{q}.jpg").stat().st_size
+    assert sizes[30] < sizes[95]
+    assert main(["decompress", str(tmp_path / "a.lic"), "-o", str(tmp_path / "a.png")]) == 0
+    assert "lossily" not in capsys.readouterr().err
