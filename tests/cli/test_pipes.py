@@ -110,5 +110,5 @@ def test_a_jpeg_output_says_it_is_lossy_and_takes_a_quality(tmp_path, capsys):
         assert "re-encodes the decoded image lossily" in capsys.readouterr().err
         sizes[q] = (tmp_path / f"a{q}.jpg").stat().st_size
     assert sizes[30] < sizes[95]
-    assert main(["decompress", str(tmp_path / "a.lic"), "-o", str(tmp_path / "a.png")]) == 0
+    assert main(["decompress", str(tmp_path / "a.lic"), "-o", str(tmp_path / "out.png")]) == 0
     assert "lossily" not in capsys.readouterr().err
