@@ -121,15 +121,44 @@ def _write_piped(args, src: str, data: bytes) -> str:
     return str(dst)
 
 
+def _target(args):
+    """The rate-control target of --size/--bpp/--psnr, or None (a quality, -q)."""
+    given = [k for k in ("size", "bpp", "psnr") if getattr(args, k) is not None]
+    if not given:
+        return None
+    if len(given) > 1 or args.quality is not None:
+        raise _Fail("give one of -q, --size, --bpp, --psnr")
+    from .codec.rate_control import Target
+
+    return Target(size=args.size, bpp=args.bpp, psnr=args.psnr)
+
+
+def _to_target(api, data: bytes, target, codec, args, name: str) -> bytes:
+    r = api.compress_to_target(data, target, codec, drop_alpha=args.drop_alpha, metadata=args.metadata)
+    wanted = f"{target.size} bytes" if target.size is not None else f"{target.bpp:g} bpp" if target.bpp is not None else f"{target.psnr:g} dB"
+    reached = f"{r.bytes} bytes, {r.bpp:.4f} bpp, {r.psnr:.2f} dB at quality {r.quality:g} ({r.probes} encodes)"
+    if not r.met:
+        if args.strict:
+            raise _Fail(f"{name}: target {wanted} is outside what the model reaches; nearest: {reached}")
+        print(f"licodec: notice: {name}: target {wanted} is outside what the model reaches; wrote the nearest: {reached}", file=sys.stderr)
+    elif not args.quiet:
+        print(f"{name}: target {wanted}: {reached}", file=sys.stderr)
+    return r.data
+
+
 def cmd_compress(args) -> int:
     from .codec import api
     from .codec.image import IMAGE_SUFFIXES
 
     _set_threads(args)
+    target = _target(args)
     if _piped(args):
         src = args.inputs[0]
-        data = api.compress_image_file_bytes(read_bytes(src), args.quality, api.resolve_model(args.model), drop_alpha=args.drop_alpha,
-                                             metadata=args.metadata)
+        if target is not None:
+            data = _to_target(api, read_bytes(src), target, api.resolve_model(args.model), args, src)
+        else:
+            data = api.compress_image_file_bytes(read_bytes(src), args.quality, api.resolve_model(args.model), drop_alpha=args.drop_alpha,
+                                                 metadata=args.metadata)
         args.piped_suffix = ".lic"
         where = _write_piped(args, src, data)
         if not args.quiet:
@@ -142,7 +171,12 @@ def cmd_compress(args) -> int:
     totals = [0, 0]  # pixels, bytes
 
     def one(src: Path, dst: Path) -> None:
-        api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha, metadata=args.metadata)
+        if target is None:
+            api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha, metadata=args.metadata)
+        else:
+            if dst.exists() and not args.force:
+                raise _Fail(f"{dst}: exists; use -f to overwrite")
+            atomic_write(dst, _to_target(api, read_bytes(src), target, codec, args, str(src)))
         n = dst.stat().st_size
         inf = api.info(dst.read_bytes())
         totals[0] += inf["width"] * inf["height"]
@@ -291,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which of the ICC profile, EXIF (orientation, camera) and XMP blocks the file keeps; decompress writes them back (default all)")
     c.add_argument("--strip", dest="metadata", action="store_const", const="none", help="keep no metadata (--metadata none)")
     c.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    c.add_argument("--size", type=int, metavar="BYTES", help="rate control: the best file no larger than BYTES (instead of -q)")
+    c.add_argument("--bpp", type=float, metavar="X", help="rate control: the best file of at most X bits per pixel")
+    c.add_argument("--psnr", type=float, metavar="DB", help="rate control: the smallest file whose RGB PSNR reaches DB")
+    c.add_argument("--strict", action="store_true", help="with --size/--bpp/--psnr: fail when the target is out of the model's reach (default: write the nearest file)")
     _batch_flags(c)
     c.set_defaults(func=cmd_compress)
 

@@ -96,6 +96,30 @@ def compress(image, quality: float | None = None, model=None, *, drop_alpha: boo
     return _compress_array(arr, colour, quality, model, image_metadata(image, metadata))
 
 
+def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, metadata: str = "all"):
+    """Encode at the quality that meets ``target`` (a :class:`~licodec.codec.rate_control.Target`:
+    a file size, a bpp or a PSNR) -> :class:`~licodec.codec.rate_control.RateResult` (the file's
+    bytes, the quality, bytes, bpp, PSNR reached, and whether the target was met). ``image``:
+    a PIL image, a uint8 array, or the bytes of an image file."""
+    from .rate_control import search_quality
+
+    codec = resolve_model(model)
+    if codec.quality_range is None:
+        raise CodecError(f"model {codec.name} has a fixed rate: no quality to search")
+    meta: dict[str, bytes] = {}
+    if isinstance(image, (bytes, bytearray)):
+        arr, colour = read_image(bytes(image), drop_alpha=drop_alpha, metadata=meta, keep=metadata)
+    else:
+        arr, colour = to_rgb(image, drop_alpha=drop_alpha)
+        meta = image_metadata(image, metadata)
+
+    def encode(q: float):
+        data = _compress_array(arr, colour, q, codec, meta)
+        return data, decompress(data, codec, as_array=True)
+
+    return search_quality(encode, arr, codec.quality_range, target)
+
+
 def _compress_array(arr: np.ndarray, colour: str, quality, model, metadata: dict[str, bytes] | None = None) -> bytes:
     codec = resolve_model(model)
     q = _quality(codec, quality)
