@@ -88,7 +88,7 @@ export_send() {  # the step reached, whether the run finished or its time limit 
         echo "== $m"; tail -n 3 "$D/train-$m.log"; tail -n 1 "$D/run-$m/train.csv" 2>/dev/null
     done
     send $MODELS
-    [ -n "$OUT" ] && tar czf "$OUT/logs.tgz" -C "$D" $(cd "$D" && ls -d train-*.log run-*/train.csv run-*/val.csv bench*.md exactness.md 2>/dev/null)
+    [ -n "$OUT" ] && tar czf "$OUT/logs.tgz" -C "$D" $(cd "$D" && ls -d train-*.log run-*/train.csv run-*/val.csv run-*/val-ema.csv bench*.md exactness.md 2>/dev/null)
 }
 
 cache() {  # one process decodes the images into the shared cache before the runs start
