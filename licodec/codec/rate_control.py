@@ -77,37 +77,24 @@ def search_quality(encode, arr: np.ndarray, quality_range: tuple[float, float], 
         limit = target.size if target.size is not None else target.bpp * h * w / 8
         ok = lambda r: r.bytes <= limit  # noqa: E731  (the size grows with the quality)
         want_high = True
-    lo, hi = quality_range
-    best = None
-    a, b = probe(lo), probe(hi)
-    if want_high:  # the largest quality whose file fits
-        if ok(b):
-            best = b
-        elif not ok(a):
-            best = None
-        else:
-            best = a
-            for _ in range(STEPS):
-                mid = probe((lo + hi) / 2)
-                if ok(mid):
-                    best, lo = mid, mid.quality
-                else:
-                    hi = mid.quality
-        result = best or a
-    else:  # the smallest quality that reaches the PSNR
-        if ok(a):
-            best = a
-        elif not ok(b):
-            best = None
-        else:
-            best = b
-            for _ in range(STEPS):
-                mid = probe((lo + hi) / 2)
-                if ok(mid):
-                    best, hi = mid, mid.quality
-                else:
-                    lo = mid.quality
-        result = best or b
+    # ``inside``: the end of the range where the target holds if anywhere (the lowest quality
+    # for a size, the highest for a PSNR); ``outside``: the end the search moves towards
+    lo, hi = probe(quality_range[0]), probe(quality_range[1])
+    inside, outside = (lo, hi) if want_high else (hi, lo)
+    if ok(outside):  # the whole range meets it: the best file (size) or the smallest (PSNR)
+        best = outside
+    elif not ok(inside):  # nothing meets it
+        best = None
+    else:
+        best = inside
+        q_in, q_out = inside.quality, outside.quality
+        for _ in range(STEPS):
+            mid = probe((q_in + q_out) / 2)
+            if ok(mid):
+                best, q_in = mid, mid.quality
+            else:
+                q_out = mid.quality
+    result = best or inside  # out of reach: the nearest file
     result.met = best is not None
     result.probes = len(cache)
     return result
