@@ -18,6 +18,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from .codec.container import MAX_PIXELS
 from .errors import CodecError, FormatError, LicodecError
 from .files import STDIO, atomic_write, read_bytes
 
@@ -206,7 +207,7 @@ def cmd_decompress(args) -> int:
     if _piped(args):
         src = args.inputs[0]
         try:
-            image = api.decompress(read_bytes(src), codec)
+            image = api.decompress(read_bytes(src), codec, max_pixels=args.max_pixels)
         except (FormatError, CodecError) as exc:
             raise _Fail(f"{src if src != STDIO else 'stdin'}: {exc}") from None
         args.piped_suffix = ".png"
@@ -222,7 +223,7 @@ def cmd_decompress(args) -> int:
         _lossy_notice(dst, args)
 
     def one(src: Path, dst: Path) -> None:
-        api.decompress_file(src, dst, model=codec, force=args.force, out_quality=args.out_quality)
+        api.decompress_file(src, dst, model=codec, force=args.force, out_quality=args.out_quality, max_pixels=args.max_pixels)
         if not args.quiet and len(files) == 1:
             print(f"{dst}")
 
@@ -339,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     d.add_argument("--quiet", action="store_true", help="print nothing but errors")
     d.add_argument("--out-quality", type=int, default=95, metavar="Q", help="quality of a JPEG or WebP output (1..100, default 95); PNG is lossless")
+    d.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
+                   help=f"refuse files of more than N pixels before decoding (default {MAX_PIXELS:,}; decoding needs ~200 bytes a pixel)")
     _batch_flags(d)
     d.set_defaults(func=cmd_decompress)
 

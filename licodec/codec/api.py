@@ -130,7 +130,7 @@ def _compress_array(arr: np.ndarray, colour: str, quality, model, metadata: dict
     return container.pack(Header(codec.name, codec.weights_id, w, h, colour, q, streams, dict(metadata or {})))
 
 
-def decode_latents(data: bytes, model=None) -> tuple[torch.Tensor, Header, ModelCodec]:
+def decode_latents(data: bytes, model=None, max_pixels: int = container.MAX_PIXELS) -> tuple[torch.Tensor, Header, ModelCodec]:
     """The exact part of decoding: .lic bytes -> (y_hat (1, M, H/16, W/16), header, codec).
 
     y_hat is an integer function of the bytes (fixed-point entropy parameters), the same on
@@ -139,9 +139,9 @@ def decode_latents(data: bytes, model=None) -> tuple[torch.Tensor, Header, Model
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("decompress expects bytes")
     data = bytes(data)
-    first = container.unpack(data, None)  # the model's name and weights id; streams need the model
+    first = container.unpack(data, None, max_pixels)  # the model's name and weights id; streams need the model
     codec = _model_for(first.model, first.weights_id, model)
-    header = container.unpack(data, lambda name: codec.stream_count)
+    header = container.unpack(data, lambda name: codec.stream_count, max_pixels)
     if header.weights_id != codec.weights_id:
         raise CodecError(f"file was encoded with other weights of model {header.model} (weights id {header.weights_id.hex()}, have {codec.weights_id.hex()})")
     rng = codec.quality_range
@@ -152,8 +152,8 @@ def decode_latents(data: bytes, model=None) -> tuple[torch.Tensor, Header, Model
     return y_hat, header, codec
 
 
-def _decode(data: bytes, model=None) -> tuple[np.ndarray, Header, ModelCodec]:
-    y_hat, header, codec = decode_latents(data, model)
+def _decode(data: bytes, model=None, max_pixels: int = container.MAX_PIXELS) -> tuple[np.ndarray, Header, ModelCodec]:
+    y_hat, header, codec = decode_latents(data, model, max_pixels)
     x_hat = codec.synthesize(y_hat, header.quality)
     arr = to_uint8(x_hat)[: header.height, : header.width]
     return arr, header, codec
@@ -172,10 +172,12 @@ def _model_for(name: str, weights_id: bytes, model) -> ModelCodec:
         raise CodecError(str(exc)) from None
 
 
-def decompress(data: bytes, model=None, as_array: bool = False):
+def decompress(data: bytes, model=None, as_array: bool = False, max_pixels: int = container.MAX_PIXELS):
     """Decode .lic bytes -> PIL image (RGB or L; the file's ICC profile, EXIF and XMP in its
-    ``info`` as "icc_profile", "exif", "xmp"), or a uint8 (H, W, 3) array with ``as_array``."""
-    arr, header, _ = _decode(data, model)
+    ``info`` as "icc_profile", "exif", "xmp"), or a uint8 (H, W, 3) array with ``as_array``.
+    A file of more than ``max_pixels`` pixels (default 2**26, 67 Mpixel) is refused from its
+    header, before anything is allocated."""
+    arr, header, _ = _decode(data, model, max_pixels)
     if as_array:
         return arr
     image = from_rgb(arr, header.colour)
@@ -250,7 +252,8 @@ def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, 
 read_file = read_bytes
 
 
-def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, model=None, *, force: bool = False, out_quality: int = 95) -> Path:
+def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, model=None, *, force: bool = False, out_quality: int = 95,
+                    max_pixels: int = container.MAX_PIXELS) -> Path:
     """.lic file -> image file (PNG unless the suffix says otherwise; JPEG or WebP re-encode
     lossily at ``out_quality``), written atomically."""
     src = Path(src)
@@ -258,7 +261,7 @@ def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None
     _check_output(src, dst, force)
     data = read_file(src)
     try:
-        image = decompress(data, model)
+        image = decompress(data, model, max_pixels=max_pixels)
     except (FormatError, CodecError) as exc:
         raise type(exc)(f"{src}: {exc}") from None
     _atomic_write(dst, image=image, out_quality=out_quality)

@@ -115,8 +115,10 @@ def pack(h: Header) -> bytes:
     return bytes(out)
 
 
-def unpack(data: bytes, stream_count=None) -> Header:
-    """Parse and check a .lic file. ``stream_count(model_name) -> int`` says how many streams to expect."""
+def unpack(data: bytes, stream_count=None, max_pixels: int = MAX_PIXELS) -> Header:
+    """Parse and check a .lic file. ``stream_count(model_name) -> int`` says how many streams to
+    expect; an image of more than ``max_pixels`` pixels is refused from the header, before any
+    allocation (like Pillow's MAX_IMAGE_PIXELS)."""
     if len(data) < 4 or data[:4] != MAGIC:
         if len(data) == 0:
             raise FormatError("empty file")
@@ -155,8 +157,9 @@ def unpack(data: bytes, stream_count=None) -> Header:
     pos += 4
     if width == 0 or height == 0:
         raise FormatError("corrupt file: zero image size")
-    if width * height > MAX_PIXELS:
-        raise FormatError(f"image of {width}x{height} pixels exceeds the limit of {MAX_PIXELS} pixels")
+    if width * height > max_pixels:
+        raise FormatError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels (decoding needs about 200 bytes a pixel; "
+                          "raise it with max_pixels= or --max-pixels)")
     header = Header(name, wid, width, height, COLOURS[flags & 3], quality)
     if flags & 8:
         if pos >= len(body):

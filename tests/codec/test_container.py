@@ -116,3 +116,25 @@ def test_quality_field_is_signed(quality):
 def test_quality_outside_the_field_is_refused():
     with pytest.raises(ValueError, match="quality 40 outside"):
         pack(Header("m", b"\1" * 8, 16, 16, streams=[b"\0\0\0\1"], quality=40.0))
+
+
+def test_a_huge_header_is_refused_fast_and_without_allocating(model):
+    """65535 x 65535 in the header: refused in well under 10 ms, a few MB allocated at most;
+    the limit can be lowered (and raised) by the caller."""
+    import time
+    import tracemalloc
+
+    name = b"mbt2018"
+    body = MAGIC + bytes([VERSION, 4, len(name)]) + name + b"\0" * 8 + struct.pack(">HHH", 2000, 65535, 65535) + b"\0" * 8
+    data = _with_crc(body)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    with pytest.raises(FormatError, match="exceeds the limit"):
+        licodec.decompress(data, model=model)
+    elapsed = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert elapsed < 0.01 and peak < 4 << 20, (elapsed, peak)
+    small = _with_crc(MAGIC + bytes([VERSION, 4, len(name)]) + name + b"\0" * 8 + struct.pack(">HHH", 2000, 64, 64) + b"\0" * 8)
+    with pytest.raises(FormatError, match="limit of 1000 pixels"):
+        licodec.decompress(small, model=model, max_pixels=1000)
