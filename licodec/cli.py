@@ -106,20 +106,25 @@ def _piped(args) -> bool:
     return True
 
 
-def _write_piped(args, src: str, data: bytes) -> str:
+def _write_piped(args, src: str, data: bytes, suffix: str) -> str:
     """Write a piped command's output: standard output for -o - (or no -o with standard input),
-    else the file named by -o or next to the input; returns where it went."""
+    else the file named by -o or next to the input (with ``suffix``); returns where it went."""
     if args.output == STDIO or (args.output is None and src == STDIO):
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return "standard output"
-    dst = Path(args.output) if args.output is not None else Path(src).with_suffix(args.piped_suffix)
-    if dst.is_dir():
-        raise _Fail(f"{dst}: is a folder; name the output file")
-    if dst.exists() and not args.force:
-        raise _Fail(f"{dst}: exists; use -f to overwrite")
+    dst = Path(args.output) if args.output is not None else Path(src).with_suffix(suffix)
+    _check_new(dst, args.force)
     atomic_write(dst, data)
     return str(dst)
+
+
+def _check_new(dst: Path, force: bool) -> None:
+    """An output the CLI writes itself (pipes, rate control) may not replace a folder, nor a file without -f."""
+    if dst.is_dir():
+        raise _Fail(f"{dst}: is a folder; name the output file")
+    if dst.exists() and not force:
+        raise _Fail(f"{dst}: exists; use -f to overwrite")
 
 
 def _target(args):
@@ -160,8 +165,7 @@ def cmd_compress(args) -> int:
         else:
             data = api.compress_image_file_bytes(read_bytes(src), args.quality, api.resolve_model(args.model), drop_alpha=args.drop_alpha,
                                                  metadata=args.metadata)
-        args.piped_suffix = ".lic"
-        where = _write_piped(args, src, data)
+        where = _write_piped(args, src, data, ".lic")
         if not args.quiet:
             inf = api.info(data)
             print(f"{where}: {inf['width']}x{inf['height']}, {len(data)} bytes, {inf['bpp']:.4f} bpp", file=sys.stderr)
@@ -175,8 +179,7 @@ def cmd_compress(args) -> int:
         if target is None:
             api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha, metadata=args.metadata)
         else:
-            if dst.exists() and not args.force:
-                raise _Fail(f"{dst}: exists; use -f to overwrite")
+            _check_new(dst, args.force)
             atomic_write(dst, _to_target(api, read_bytes(src), target, codec, args, str(src)))
         n = dst.stat().st_size
         inf = api.info(dst.read_bytes())
@@ -210,11 +213,9 @@ def cmd_decompress(args) -> int:
             image = api.decompress(read_bytes(src), codec, max_pixels=args.max_pixels)
         except (FormatError, CodecError) as exc:
             raise _Fail(f"{src if src != STDIO else 'stdin'}: {exc}") from None
-        args.piped_suffix = ".png"
-        out_name = args.output if args.output not in (None, STDIO) else ".png"
-        suffix = Path(out_name).suffix or ".png"
+        suffix = (Path(args.output).suffix if args.output not in (None, STDIO) else "") or ".png"
         _lossy_notice(suffix, args)
-        _write_piped(args, src, api.image_file_bytes(image, suffix, args.out_quality))
+        _write_piped(args, src, api.image_file_bytes(image, suffix, args.out_quality), suffix)
         return 0
     files = _expand(args.inputs, (".lic",))
     outs = _outputs(files, args.output, ".png")

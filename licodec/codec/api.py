@@ -92,8 +92,18 @@ def compress(image, quality: float | None = None, model=None, *, drop_alpha: boo
     ``metadata``: which of a PIL image's ICC profile, EXIF and XMP blocks the file carries
     ("all", "icc", "exif", "none"; decoding gives them back in the image's ``info``).
     """
-    arr, colour = to_rgb(image, drop_alpha=drop_alpha)
-    return _compress_array(arr, colour, quality, model, image_metadata(image, metadata))
+    return _compress_array(*_image_input(image, drop_alpha, metadata), quality, model)
+
+
+def _image_input(source, drop_alpha: bool, metadata: str) -> tuple[np.ndarray, str, dict[str, bytes]]:
+    """(uint8 (H, W, 3), colour, kept metadata) of a PIL image, a uint8 array, an image
+    file's bytes or an image file's path: the one way every compress function reads its input."""
+    if isinstance(source, (str, os.PathLike, bytes, bytearray)):
+        meta: dict[str, bytes] = {}
+        arr, colour = read_image(bytes(source) if isinstance(source, bytearray) else source, drop_alpha=drop_alpha, metadata=meta, keep=metadata)
+        return arr, colour, meta
+    arr, colour = to_rgb(source, drop_alpha=drop_alpha)
+    return arr, colour, image_metadata(source, metadata)
 
 
 def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, metadata: str = "all"):
@@ -106,28 +116,29 @@ def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, m
     codec = resolve_model(model)
     if codec.quality_range is None:
         raise CodecError(f"model {codec.name} has a fixed rate: no quality to search")
-    meta: dict[str, bytes] = {}
-    if isinstance(image, (bytes, bytearray)):
-        arr, colour = read_image(bytes(image), drop_alpha=drop_alpha, metadata=meta, keep=metadata)
-    else:
-        arr, colour = to_rgb(image, drop_alpha=drop_alpha)
-        meta = image_metadata(image, metadata)
+    arr, colour, meta = _image_input(image, drop_alpha, metadata)
 
     def encode(q: float):
-        data = _compress_array(arr, colour, q, codec, meta)
-        return data, decompress(data, codec, as_array=True)
+        # the decoded image is g_s of the encoder's own y_hat: what the decoder computes, without range-decoding
+        data, y_hat, q = _encode(arr, colour, q, codec, meta)
+        return data, to_uint8(codec.synthesize(y_hat, q))[: arr.shape[0], : arr.shape[1]]
 
     return search_quality(encode, arr, codec.quality_range, target)
 
 
-def _compress_array(arr: np.ndarray, colour: str, quality, model, metadata: dict[str, bytes] | None = None) -> bytes:
+def _encode(arr: np.ndarray, colour: str, quality, model, metadata: dict[str, bytes]) -> tuple[bytes, torch.Tensor, float | None]:
+    """(.lic bytes, y_hat, the quality the file stores)."""
     codec = resolve_model(model)
     q = _quality(codec, quality)
     h, w = arr.shape[:2]
     if h > 65535 or w > 65535 or h * w > container.MAX_PIXELS:
         raise InputError(f"image of {w}x{h} pixels is larger than licodec's limit ({container.MAX_PIXELS} pixels, sides <= 65535)")
-    streams, _ = codec.encode(_pad(arr), q)
-    return container.pack(Header(codec.name, codec.weights_id, w, h, colour, q, streams, dict(metadata or {})))
+    streams, y_hat = codec.encode(_pad(arr), q)
+    return container.pack(Header(codec.name, codec.weights_id, w, h, colour, q, streams, dict(metadata))), y_hat, q
+
+
+def _compress_array(arr: np.ndarray, colour: str, metadata: dict[str, bytes], quality, model) -> bytes:
+    return _encode(arr, colour, quality, model, metadata)[0]
 
 
 def decode_latents(data: bytes, model=None, max_pixels: int = container.MAX_PIXELS) -> tuple[torch.Tensor, Header, ModelCodec]:
@@ -231,9 +242,7 @@ def _check_output(src: Path, dst: Path, force: bool) -> None:
 
 def compress_image_file_bytes(data: bytes, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all") -> bytes:
     """The bytes of an image file (PNG, JPEG, ...; e.g. standard input) -> .lic bytes."""
-    meta: dict[str, bytes] = {}
-    arr, colour = read_image(bytes(data), drop_alpha=drop_alpha, metadata=meta, keep=metadata)
-    return _compress_array(arr, colour, quality, model, meta)
+    return _compress_array(*_image_input(bytes(data), drop_alpha, metadata), quality, model)
 
 
 def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, quality: float | None = None, model=None, *, force: bool = False, drop_alpha: bool = False,
@@ -242,10 +251,7 @@ def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, 
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(".lic")
     _check_output(src, dst, force)
-    meta: dict[str, bytes] = {}
-    arr, colour = read_image(src, drop_alpha=drop_alpha, metadata=meta, keep=metadata)
-    data = _compress_array(arr, colour, quality, model, meta)
-    _atomic_write(dst, data)
+    _atomic_write(dst, _compress_array(*_image_input(src, drop_alpha, metadata), quality, model))
     return dst
 
 
