@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .codec.container import MAX_PIXELS
 from .errors import CodecError, FormatError, LicodecError
-from .files import STDIO, atomic_write, read_bytes
+from .files import STDIO, atomic_write, read_bytes, read_metadata
 
 __all__ = ["main"]
 
@@ -249,13 +249,10 @@ def _describe_model_file(path: Path) -> str:
     """One line from a model file's config and card: architecture, λ, steps, Kodak rates."""
     import json
 
-    from safetensors import SafetensorError, safe_open
-
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+        meta = read_metadata(path, "licodec model file")
         cfg, card = json.loads(meta.get("licodec_config", "{}")), json.loads(meta.get("licodec_card", "{}"))
-    except (SafetensorError, OSError, ValueError) as exc:  # an unreadable file is listed, not fatal
+    except (OSError, ValueError) as exc:  # an unreadable file is listed, not fatal (FormatError is a ValueError)
         return f"unreadable ({exc.__class__.__name__})"
     parts = [f"{cfg.get('name', '?')} N={cfg.get('N', '?')} M={cfg.get('M', '?')}"]
     lambdas = cfg.get("lambdas")

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from .errors import InputError
+from .errors import FormatError, InputError
 
-__all__ = ["atomic_write", "read_bytes", "STDIO"]
+__all__ = ["atomic_write", "read_bytes", "read_metadata", "STDIO"]
 
 STDIO = "-"
 """The file name that means standard input (read) or standard output (write), as in cwebp."""
@@ -50,3 +50,15 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | None = None, *, wr
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def read_metadata(path: str | os.PathLike, what: str = "licodec file") -> dict[str, str]:
+    """The metadata of a safetensors file (model files, checkpoints), read without its
+    tensors; a FormatError that names the file for anything that is not one."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except SafetensorError as exc:
+        raise FormatError(f"{path}: not a {what} ({exc})") from None

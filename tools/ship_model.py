@@ -64,21 +64,18 @@ def merge_card(card: dict, old: dict, results: dict, bd: dict | None, source: st
 
 def write_with_card(src: Path, dst: Path, card: dict) -> None:
     """Copy the model file ``src`` to ``dst`` with a new card (tensors unchanged), and the card to .json."""
-    from safetensors import safe_open
     from safetensors.torch import load_file, save
 
-    from licodec.files import atomic_write
+    from licodec.files import atomic_write, read_metadata
 
-    with safe_open(str(src), framework="pt") as f:
-        meta = dict(f.metadata() or {})
+    meta = read_metadata(src)
     meta["licodec_card"] = json.dumps(card)
     atomic_write(dst, save(load_file(str(src)), metadata=meta))
     dst.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
 
 
 def install(args: argparse.Namespace) -> int:
-    from safetensors import safe_open
-
+    from licodec.files import read_metadata
     from licodec.models.io import read_card
 
     src = Path(args.model)
@@ -86,8 +83,7 @@ def install(args: argparse.Namespace) -> int:
     results = json.loads((Path(args.results) / f"{name}.json").read_text())
     bd_path = Path(args.results) / f"bd-{name}.json"
     bd = json.loads(bd_path.read_text()) if bd_path.is_file() else None
-    with safe_open(str(src), framework="pt") as f:
-        sha = (f.metadata() or {}).get("licodec_weights_sha256")
+    sha = read_metadata(src).get("licodec_weights_sha256")
     if results.get("weights_sha256") != sha:
         print(f"ship_model: {results.get('weights_sha256')!r} in the results, {sha!r} in {src}: "
               "evaluate the file you ship", file=sys.stderr)

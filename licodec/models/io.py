@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..errors import FormatError
+from ..files import read_metadata
 from .compression_model import CompressionModel
 from .registry import create
 
@@ -51,36 +52,22 @@ def save_model(model: CompressionModel, path: str | os.PathLike, card: dict | No
 
 
 def read_card(path: str | os.PathLike) -> dict:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        return json.loads((f.metadata() or {}).get("licodec_card", "{}"))
+    return json.loads(read_metadata(path, "licodec model file").get("licodec_card", "{}"))
 
 
 def stored_weights_hash(path: str | os.PathLike) -> str | None:
     """The weights' SHA-256 a model file records (``save_model`` writes it), read from its
     metadata alone; None for a file without one."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return (f.metadata() or {}).get("licodec_weights_sha256")
-    except SafetensorError as exc:
-        raise FormatError(f"{path}: not a licodec model file ({exc})") from None
+    return read_metadata(path, "licodec model file").get("licodec_weights_sha256")
 
 
 def load_model(path: str | os.PathLike) -> tuple[CompressionModel, dict[str, torch.Tensor], dict]:
     """Load a model file -> (model in eval mode, extra tensors by key, card)."""
-    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path))
-    except SafetensorError as exc:
-        raise FormatError(f"{path}: not a licodec model file ({exc})") from None
+    meta = read_metadata(path, "licodec model file")
+    tensors = load_file(str(path))
     if "licodec_config" not in meta:
         raise FormatError(f"{path}: not a licodec model file (no licodec_config)")
     state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}

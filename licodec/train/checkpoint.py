@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..files import atomic_write
+from ..files import atomic_write, read_metadata
 
 __all__ = ["save_state", "load_state", "load_state_bytes", "load_entry"]
 
@@ -63,11 +63,9 @@ def save_state(path: str | os.PathLike, state: Any) -> None:
 
 def load_state(path: str | os.PathLike) -> Any:
     """Inverse of :func:`save_state`."""
-    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    meta = read_metadata(path, "licodec checkpoint")
     if "licodec_state" not in meta:
         raise ValueError(f"{path} is not a licodec checkpoint")
     return _decode(json.loads(meta["licodec_state"]), load_file(str(path)))
@@ -76,13 +74,7 @@ def load_state(path: str | os.PathLike) -> Any:
 def load_entry(path: str | os.PathLike, key: str) -> Any:
     """One top-level entry of a checkpoint (e.g. "config"), from its metadata alone: no
     tensor is read. ValueError if ``path`` is no licodec checkpoint."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except SafetensorError as exc:
-        raise ValueError(f"{path}: not a readable licodec checkpoint ({exc})") from None
+    meta = read_metadata(path, "licodec checkpoint")
     try:
         skeleton = json.loads(meta["licodec_state"])
         return _decode(skeleton["__dict__"][key], {})

@@ -137,5 +137,5 @@ def test_one_entry_reads_from_the_metadata_alone(tmp_path):
     with pytest.raises(ValueError, match="not a licodec checkpoint with 'steps'"):
         load_entry(path, "steps")
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
-    with pytest.raises(ValueError, match="not a readable licodec checkpoint"):
+    with pytest.raises(ValueError, match="not a licodec checkpoint"):
         load_entry(tmp_path / "junk.safetensors", "config")
