@@ -14,6 +14,9 @@
 #   tools/gpu_train.sh stage                       stage the carried parts, nothing else
 #   tools/gpu_train.sh SECONDS [flags]             stage, train <= SECONDS in the foreground, export, send
 #   MODELS="mbt2018 bmshj2018-hyperprior ..." tools/gpu_train.sh SECONDS [flags]   several architectures at once
+#   MODELS="..." tools/gpu_train.sh start SECONDS [flags], then collect [SECONDS]
+#                                                  several runs side by side to their --steps, then
+#                                                  export and send without an anneal (the ablation)
 #   tools/gpu_train.sh send NAME...                send exports a call could not fit (NAME.safetensors)
 #   tools/gpu_train.sh dry                         the whole lease on this machine's CPU, tiny (the test)
 #
@@ -67,7 +70,7 @@ run_model() {  # run_model MODEL SECONDS [flags]: one run, <= SECONDS; continues
         --no-progress --model "$m" --out "$D/run-$m" --resume $SPEED_FLAGS "$@" >> "$D/train-$m.log" 2>&1
     rc=$?
     left=$((secs - $(date +%s) + t0))
-    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -n "$SPEED_FLAGS" ] && [ $left -gt 5 ]; then
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -n "$SPEED_FLAGS" ] && [ $left -gt 5 ] && [ ! -f "$D/stop" ]; then
         # plan B: a fast step that fails falls back to the plain one for the time left
         echo "== $m: exit $rc with SPEED_FLAGS ($SPEED_FLAGS); plan B: without them, ${left}s" | tee -a "$D/train-$m.log"
         timeout -s TERM "$left" python3 -m licodec.train --data "$D/train" --val "$D/val" --cache-dir "$D/cache" \
@@ -83,12 +86,23 @@ train() {  # train SECONDS [flags]: one run per model, side by side
 
 export_send() {  # the step reached, whether the run finished or its time limit stopped it
     local m
-    for m in $MODELS; do
-        python3 -m licodec.train --out "$D/run-$m" --resume --steps 1 --export "$D/$m.safetensors" --export-fp16 >> "$D/train-$m.log" 2>&1
-        echo "== $m"; tail -n 3 "$D/train-$m.log"; tail -n 1 "$D/run-$m/train.csv" 2>/dev/null
+    for m in $MODELS; do  # side by side: each export loads torch and the run on the CPU
+        OMP_NUM_THREADS=2 python3 -m licodec.train --out "$D/run-$m" --resume --steps 1 --export "$D/$m.safetensors" --export-fp16 >> "$D/train-$m.log" 2>&1 &
     done
+    wait
+    for m in $MODELS; do echo "== $m"; tail -n 3 "$D/train-$m.log"; tail -n 1 "$D/run-$m/train.csv" 2>/dev/null; done
     send $MODELS
     [ -n "$OUT" ] && tar czf "$OUT/logs.tgz" -C "$D" $(cd "$D" && ls -d train-*.log run-*/train.csv run-*/val.csv run-*/val-ema.csv bench*.md exactness.md 2>/dev/null)
+}
+
+watch() {  # watch SECONDS: until the runs end or SECONDS pass, each model's last log row every minute
+    local end=$(( $(date +%s) + $1 )) m left
+    while [ "$(date +%s)" -lt "$end" ] && [ ! -f "$D/phase-a-done" ]; do
+        left=$(( end - $(date +%s) )); [ "$left" -gt 60 ] && left=60
+        [ "$left" -gt 0 ] && sleep "$left"
+        for m in $MODELS; do echo "$(date +%T) $m: $(tail -n 1 "$D/run-$m/train.csv" 2>/dev/null)"; done
+        nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null
+    done
 }
 
 cache() {  # one process decodes the images into the shared cache before the runs start
@@ -112,11 +126,18 @@ start)
     stage
     cache
     echo "$secs $(date +%s)" > "$D/started"
-    rm -f "$D/phase-a-done"
+    rm -f "$D/phase-a-done" "$D/stop"
     setsid bash -c "$(declare -f run_model train); D='$D' MODELS='$MODELS' SPEED_FLAGS='$SPEED_FLAGS' PYTHONPATH='$PYTHONPATH' train $secs $*; touch '$D/phase-a-done'" > "$D/start.log" 2>&1 < /dev/null &
-    sleep "${WATCH:-45}"  # the run's first seconds, seen from here (the machine is held meanwhile anyway)
+    watch "${WATCH:-45}"  # the run's first seconds, seen from here (the machine is held meanwhile anyway)
     if [ -d "$D/exact" ]; then OMP_NUM_THREADS=4 timeout 120 python3 tools/exactness.py check "$D/exact" 2>&1 | tee "$D/exactness.md"; [ -n "$OUT" ] && cp "$D/exactness.md" "$OUT/"; fi
     for m in $MODELS; do echo "== $m"; tail -n 5 "$D/train-$m.log"; tail -n 2 "$D/run-$m/train.csv" 2>/dev/null; done
+    ;;
+collect)  # collect [SECONDS]: wait (at most SECONDS, default 580) for the runs that start began, export, send
+    shift; secs=${1:-580}
+    stage
+    watch "$secs"
+    [ -f "$D/phase-a-done" ] || { echo "== runs still going after ${secs}s: stopping them (SIGTERM: checkpoint)"; touch "$D/stop"; pkill -TERM -f '(^|/)python3 -m licodec.train --data'; while pgrep -f '(^|/)python3 -m licodec.train --data' >/dev/null; do sleep 1; done; }
+    export_send
     ;;
 finish)
     shift; secs=$1; shift
