@@ -11,7 +11,7 @@ For N=192 with M=192 and M=320, and 256x256 and 128x128 crops, it builds a real
 * data wait: time spent in ``Trainer._batch()`` (crop sampling from the memory-mapped
   image cache, flips, uint8 -> float, device copy) over the total time of the timed steps.
 
-bf16 autocast follows the trainer's default (on where ``_bf16_ok``: CUDA, or a CPU with
+bf16 autocast follows the trainer's default (on where ``licodec.ops.bf16_ok``: CUDA, or a CPU with
 native bf16); ``--no-amp`` measures fp32. The first run over a folder decodes every image
 into the cache (``--cache-dir``, kept between runs). Without the folder it falls back to
 synthetic images. Prints a markdown table.

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 from .codec.container import MAX_PIXELS
+from .codec.effort import EFFORT_HELP, MAX_EFFORT
 from .errors import CodecError, FormatError, LicodecError
 from .files import STDIO, atomic_write, read_bytes, read_metadata
 
@@ -97,6 +98,32 @@ def _progress(items, quiet: bool, desc: str):
     return tqdm(items, desc=desc, unit="file", file=sys.stderr)
 
 
+class _SearchBar:
+    """``progress(i, n)`` of an encoder's latent search (--effort): a bar on standard error
+    once the search has run a second, gone when it ends."""
+
+    def __init__(self, quiet: bool, name: str) -> None:
+        self.quiet, self.name, self.bar, self.t0 = quiet, name, None, None
+
+    def __call__(self, i: int, n: int) -> None:
+        import time
+
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if self.t0 is None or i == 1:
+            self.t0 = now
+        if self.bar is None and now - self.t0 > 1.0 and i < n:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=n, initial=i, desc=f"{self.name}: effort", unit="it", file=sys.stderr, leave=False)
+        elif self.bar is not None:
+            self.bar.update(i - self.bar.n)
+        if i == n and self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def _piped(args) -> bool:
     """``-`` among the inputs or as the output: one input, standard input/output (cwebp's convention)."""
     if STDIO not in args.inputs and args.output != STDIO:
@@ -140,7 +167,7 @@ def _target(args):
 
 
 def _to_target(api, data: bytes, target, codec, args, name: str) -> bytes:
-    r = api.compress_to_target(data, target, codec, drop_alpha=args.drop_alpha, metadata=args.metadata)
+    r = api.compress_to_target(data, target, codec, drop_alpha=args.drop_alpha, metadata=args.metadata, effort=args.effort)
     wanted = f"{target.size} bytes" if target.size is not None else f"{target.bpp:g} bpp" if target.bpp is not None else f"{target.psnr:g} dB"
     reached = f"{r.bytes} bytes, {r.bpp:.4f} bpp, {r.psnr:.2f} dB at quality {r.quality:g} ({r.probes} encodes)"
     if not r.met:
@@ -164,7 +191,7 @@ def cmd_compress(args) -> int:
             data = _to_target(api, read_bytes(src), target, api.resolve_model(args.model), args, src)
         else:
             data = api.compress_image_file_bytes(read_bytes(src), args.quality, api.resolve_model(args.model), drop_alpha=args.drop_alpha,
-                                                 metadata=args.metadata)
+                                                 metadata=args.metadata, effort=args.effort, progress=_SearchBar(args.quiet, "stdin" if src == STDIO else src))
         where = _write_piped(args, src, data, ".lic")
         if not args.quiet:
             inf = api.info(data)
@@ -177,7 +204,8 @@ def cmd_compress(args) -> int:
 
     def one(src: Path, dst: Path) -> None:
         if target is None:
-            api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha, metadata=args.metadata)
+            api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha, metadata=args.metadata,
+                              effort=args.effort, progress=_SearchBar(args.quiet, src.name))
         else:
             _check_new(dst, args.force)
             atomic_write(dst, _to_target(api, read_bytes(src), target, codec, args, str(src)))
@@ -324,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which of the ICC profile, EXIF (orientation, camera) and XMP blocks the file keeps; decompress writes them back (default all)")
     c.add_argument("--strip", dest="metadata", action="store_const", const="none", help="keep no metadata (--metadata none)")
     c.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    c.add_argument("--effort", type=int, default=0, choices=range(MAX_EFFORT + 1), metavar="E",
+                   help=f"encoder effort 0..{MAX_EFFORT} (default 0): search the latents of each image for a smaller file at the same quality; "
+                        f"{EFFORT_HELP}; the decoder and the format do not change")
     c.add_argument("--size", type=int, metavar="BYTES", help="rate control: the best file no larger than BYTES (instead of -q)")
     c.add_argument("--bpp", type=float, metavar="X", help="rate control: the best file of at most X bits per pixel")
     c.add_argument("--psnr", type=float, metavar="DB", help="rate control: the smallest file whose RGB PSNR reaches DB")

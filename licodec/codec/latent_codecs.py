@@ -110,9 +110,11 @@ class HyperpriorLatentCodec:
     def z_shape(self, h: int, w: int) -> tuple[int, int, int]:
         return (self.z_channels, -(-h // 4), -(-w // 4))
 
-    def encode(self, y: Tensor, stages: Stages = Stages(), measure: bool = False) -> tuple[list[bytes], Tensor, list[float]]:
-        with stages("h_a"):
-            z = self.h_a(y[None])[0]
+    def encode(self, y: Tensor, stages: Stages = Stages(), measure: bool = False, z: Tensor | None = None) -> tuple[list[bytes], Tensor, list[float]]:
+        """``z``: the hyper-latent to code (an encoder's search, effort.py), else h_a(y)."""
+        if z is None:
+            with stages("h_a"):
+                z = self.h_a(y[None])[0]
         with stages("z coding"):
             z_streams, z_hat, z_bits = self.z.encode(z, stages, measure)
         with stages("h_s"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -43,7 +44,7 @@ class ModelCodec:
         the hash stored in its model file, else computed here."""
         from ..models.io import weights_hash
 
-        self.model = model.eval()
+        self.model = model.eval().requires_grad_(False)  # an encoder's search (effort.py) differentiates latents only
         # oneDNN runs these convolutions about 2x faster on channels-last tensors (same values
         # up to float rounding; decoding stays deterministic: the decoder alone runs g_s).
         for t in (model.g_a, model.g_s):
@@ -111,23 +112,32 @@ class ModelCodec:
             return None
         return torch.tensor([float(quality) - 1.0])
 
-    @torch.inference_mode()
-    def encode(self, x: Tensor, quality: float | None = None, estimate: list | None = None, stages: Stages = Stages()) -> tuple[list[bytes], Tensor]:
+    def encode(self, x: Tensor, quality: float | None = None, estimate: list | None = None, stages: Stages = Stages(), *, effort: int = 0,
+               size: tuple[int, int] | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[list[bytes], Tensor]:
         """x (1, 3, H, W) in [0, 1], H, W multiples of 16 -> ([streams], y_hat (M, H/16, W/16) fixed point).
 
         With ``estimate`` (a list), the ideal code length in bits of each stream's symbols
-        under the coding tables is appended to it.
+        under the coding tables is appended to it. ``effort`` > 0 searches the latents for
+        R + λ·D first (latent_search.py; ``size``: the image's own (h, w) in the padded x,
+        ``progress(i, n)`` after each iteration); the coding after it is the same.
         """
         measure = estimate is not None
         model = self.model
-        with stages("g_a"):
-            y = model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous()
         q = self._q(quality)
-        if q is not None:
-            gain, _ = model.gain.gains(q)
-            y = y * gain
-        with _coding_threads():
-            streams, y_hat, bits = self.latent.encode(y[0], stages, measure)
+        with torch.inference_mode(), stages("g_a"):
+            y = model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous()
+            if q is not None:
+                y = y * model.gain.gains(q)[0]
+        z = None
+        if effort:
+            from .effort import iterations
+            from .latent_search import search_latents
+
+            with stages("effort"):
+                y, z = search_latents(model, x, y.clone(), q, iterations(effort), size=size, progress=progress)
+        with torch.inference_mode(), _coding_threads():
+            extra = {} if z is None else {"z": z[0]}
+            streams, y_hat, bits = self.latent.encode(y[0], stages, measure, **extra)
         if measure:
             estimate.extend(bits)
         return streams, y_hat

@@ -35,6 +35,7 @@ import torch.distributed as dist
 
 from ..codec.image import IMAGE_SUFFIXES, load_rgb
 from ..metrics import psnr_from_mse
+from ..ops import bf16_ok
 from ..models import CompressionModel, create
 from ..models.compression_model import bits
 from ..models.loss import RateDistortionLoss
@@ -68,16 +69,6 @@ def _moments_like_parameters(opt: torch.optim.Optimizer | None) -> None:
                     state[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
 
 
-def _bf16_ok(device: torch.device) -> bool:
-    """bf16 autocast pays on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX): ~2.2x here."""
-    if device.type == "cuda":
-        return True
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def _dist_info() -> tuple[int, int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
@@ -101,7 +92,7 @@ class Trainer:
             torch.cuda.set_device(local_rank)
             torch.backends.cudnn.benchmark = True  # static shapes: pick each convolution's fastest kernel once
         self.device = torch.device(dev)
-        self.amp = cfg.amp and _bf16_ok(self.device)  # bf16 autocast of the networks
+        self.amp = cfg.amp and bf16_ok(self.device)  # bf16 autocast of the networks
         self.out = Path(cfg.out)
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,158 @@
+"""The encoder's latent search (behind ``--effort``, effort.py): better latents for one image,
+the decoder left as it is.
+
+g_a's y is one amortised guess. With the decoder (g_s, h_s, the entropy model) fixed, the
+encoder may instead optimise the latents of the one image it codes for the training
+objective, R + λ·D, and code those (Campos, Meierhans, Djelouah & Schroers, "Content
+adaptive optimization for neural image compression", CVPR-W 2019; Yang, Bamler & Mandt,
+"Improving inference for neural image compression", NeurIPS 2020: stochastic Gumbel
+annealing, SGA). The file is an ordinary .lic file: only the encoder changes.
+
+::
+
+    x --g_a--> y0 (x gain[q]) --h_a--> z0                  effort 0 codes these
+    Adam on (y, z), T iterations:
+        z~  = m + SGA(z - m, tau)                          m: z's medians (the coder's offsets)
+        psi = h_s(z~)
+        mu, sigma = g_ep(psi, g_cm(y_prev))                context in its parallel form, on the
+        y~  = mu + SGA(y - mu, tau)                          last iterate's quantised y
+        L   = (-log2 p(y~ | mu, sigma) - log2 p(z~)) / pixels + λ(q) · 255² · MSE(g_s(y~ / gain), x)
+        tau = 0.5 · exp(-2 t / T)                          annealed towards hard rounding
+    then the exact coder quantises the best (y, z) seen as at effort 0: round(y - mu) + mu.
+
+SGA (Yang et al. 2020, ``sga.py``): each value becomes a Gumbel-softmax blend of its floor
+and its ceiling on the coder's grid, with logits -atanh(distance) / tau; as tau falls the
+blend becomes the rounding. Models without means round y itself (mu = 0): the scale
+hyperprior, the mixture. The distortion counts the image's own pixels, not the padding.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..entropy.gaussian import ste_round
+from ..models import CompressionModel
+
+__all__ = ["search_latents"]
+
+LEARNING_RATE = 0.01
+"""Adam's step on the latents, in units of the quantisation step (y is gained: one step is 1)."""
+TAU_START = 0.2
+"""SGA's first temperature; it falls to TAU_START / e² over the search."""
+
+
+def _sga(v: Tensor, tau: float, gen: torch.Generator) -> Tensor:
+    """Stochastic Gumbel annealing of v towards round(v) (Yang et al. 2020)."""
+    eps = 1e-5
+    f = torch.floor(v)
+    r = v - f
+    logits = torch.stack((-torch.atanh(r.clamp(-1 + eps, 1 - eps)), -torch.atanh((1 - r).clamp(-1 + eps, 1 - eps))), dim=-1) / tau
+    u = torch.rand(logits.shape, generator=gen, dtype=logits.dtype).clamp_(1e-10, 1 - 1e-10)
+    p = torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=-1)
+    return f + p[..., 1]
+
+
+class _Objective:
+    """R + λ·D of latents (y, z) under a model's decoder and entropy model, soft or hard."""
+
+    def __init__(self, model: CompressionModel, x: Tensor, q: Tensor | None, lam: float, size: tuple[int, int]) -> None:
+        self.model, self.x, self.lam = model, x, lam
+        self.h, self.w = size
+        self.pixels = x.shape[-1] * x.shape[-2]
+        prior = model.prior
+        self.hyper = getattr(prior, "hyper", None)
+        self.inv_gain = model.gain.gains(q)[1] if q is not None else None
+        if hasattr(prior, "conditional"):
+            self.density = None
+            self.use_means = bool(getattr(prior.conditional, "use_means", False))
+        else:  # a factorized prior on y: offsets are its medians
+            self.density = prior.density
+            self.use_means = False
+
+    def __call__(self, y: Tensor, z: Tensor | None, y_ctx: Tensor, tau: float | None, gen: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """(loss, bits, y quantised as the coder would); tau None: hard rounding (what the
+        coder does, up to the context's one-pass estimate), else SGA at temperature tau."""
+        if tau is None:
+            q = torch.round
+        elif tau == 0:
+            q = ste_round
+        else:
+            q = lambda v: _sga(v, tau, gen)  # noqa: E731
+        bits = torch.zeros((), dtype=torch.float32)
+        psi = None
+        if z is not None:
+            zd = self.hyper.z_density
+            m = zd.medians().reshape(1, -1, 1, 1).detach()
+            z_t = m + q(z - m)
+            bits = bits - torch.log2(zd.likelihood(z_t)).sum()
+            psi = self.hyper.synthesis(z_t, y.shape[-2:])
+        if self.density is not None:
+            m = self.density.medians().reshape(1, -1, 1, 1).detach()
+            y_t = m + q(y - m)
+            y_hard = m + torch.round(y.detach() - m)
+            lik = self.density.likelihood(y_t)
+        else:
+            cond = self.model.prior.conditional
+            params = self.model.prior.params(psi, y_ctx)
+            mu = cond.split(params)[1].detach() if self.use_means else None
+            y_t = q(y) if mu is None else mu + q(y - mu)
+            y_hard = torch.round(y.detach()) if mu is None else mu + torch.round(y.detach() - mu)
+            lik = cond.likelihood(y_t, params)
+        bits = bits - torch.log2(lik).sum()
+        y_dec = y_t if self.inv_gain is None else y_t * self.inv_gain
+        x_hat = self.model.g_s(y_dec.contiguous(memory_format=torch.channels_last))
+        err = (x_hat.float()[..., : self.h, : self.w] - self.x[..., : self.h, : self.w]) ** 2
+        loss = bits / self.pixels + self.lam * 255**2 * err.mean()
+        return loss, bits, y_hard
+
+
+def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | None, steps: int, *, size: tuple[int, int] | None = None,
+                   lam: float | None = None, progress: Callable[[int, int], None] | None = None, seed: int = 0,
+                   lr: float = LEARNING_RATE, tau_start: float = TAU_START, trace: list | None = None) -> tuple[Tensor, Tensor | None]:
+    """Latents of one image optimised for R + λ·D: x (1, 3, H, W) in [0, 1] (padded), y
+    (1, M, H/16, W/16) g_a's gained latents, q (1,) the gain level (None: fixed rate, then
+    ``lam`` is required), ``size`` (h, w) the image's own pixels in x. Returns (y, z): z
+    (1, N, ceil(H/64), ceil(W/64)) for models with a hyperprior, else None; the best
+    iterate under hard rounding, g_a's own when no iterate beats it.
+
+    Deterministic: the Gumbel noise comes from a generator seeded with ``seed``.
+    """
+    if lam is None:
+        if q is None:
+            raise ValueError("a fixed-rate model needs lam")
+        lam = float(model.lmbda(q)[0])
+    obj = _Objective(model, x, q, lam, size or tuple(x.shape[-2:]))
+    with torch.no_grad():
+        z0 = obj.hyper.analysis(y) if obj.hyper is not None else None
+    params = [y.detach().clone().requires_grad_(True)]
+    if z0 is not None:
+        params.append(z0.detach().clone().requires_grad_(True))
+    opt = torch.optim.Adam(params, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    zz = (lambda: params[1]) if z0 is not None else (lambda: None)
+    with torch.enable_grad():
+        y_ctx = torch.round(y.detach())
+        with torch.no_grad():
+            best_loss, _, y_ctx = obj(params[0], zz(), y_ctx, None)
+        best = [p.detach().clone() for p in params]
+        for t in range(steps):
+            tau = tau_start * math.exp(-2.0 * t / steps) if tau_start > 0 else 0.0
+            opt.zero_grad(set_to_none=True)
+            loss, _, y_ctx = obj(params[0], zz(), y_ctx, tau, gen)
+            loss.backward()
+            opt.step()
+            if trace is not None:
+                with torch.no_grad():
+                    trace.append(float(obj(params[0], zz(), y_ctx, None)[0]))
+            if progress is not None:
+                progress(t + 1, steps)
+        with torch.no_grad():
+            # the context's input: the last iterate's quantised y, then the final y's own
+            _, _, y_ctx = obj(params[0], zz(), y_ctx, None)
+            final, _, _ = obj(params[0], zz(), y_ctx, None)
+        if steps and final < best_loss:
+            best = [p.detach().clone() for p in params]
+    return best[0], (best[1] if z0 is not None else None)

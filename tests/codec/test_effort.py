@@ -1,0 +1,101 @@
+"""Encoder effort (--effort): the latent search codes ordinary files, never does worse than
+effort 0 under its own objective, is deterministic, and works for every prior."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import licodec
+from licodec.cli import main
+from licodec.codec.api import _pad, resolve_model
+from licodec.codec.effort import EFFORT_ITERATIONS, MAX_EFFORT, iterations
+from licodec.codec.latent_search import _Objective, search_latents
+from tests.conftest import smooth_image
+
+FIXTURES = Path(__file__).parent / "fixtures" / "7a752fd"
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    img = (smooth_image(96, 128, seed=3)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    noise = np.random.default_rng(1).normal(0, 5, img.shape)
+    return np.clip(img + noise, 0, 255).astype(np.uint8)[:90, :120]  # not a multiple of 16: padding
+
+
+def test_levels():
+    assert iterations(0) == 0 and list(EFFORT_ITERATIONS) == sorted(set(EFFORT_ITERATIONS))
+    assert iterations(MAX_EFFORT) == EFFORT_ITERATIONS[-1] > 0
+    for bad in (-1, MAX_EFFORT + 1, 1.5, True, "2"):
+        with pytest.raises(ValueError):
+            iterations(bad)
+    with pytest.raises(ValueError):
+        licodec.compress(np.zeros((16, 16, 3), np.uint8), quality=3, effort=MAX_EFFORT + 1)
+
+
+def _hard_loss(codec, x, q, y, z, size) -> float:
+    obj = _Objective(codec.model, x, q, float(codec.model.lmbda(q)[0]), size)
+    with torch.no_grad():
+        _, _, y_ctx = obj(y, z, torch.round(y), None)
+        return float(obj(y, z, y_ctx, None)[0])
+
+
+def test_search_is_never_worse_than_g_a(image):
+    codec = resolve_model(None)
+    x, q, size = _pad(image), codec._q(3.0), image.shape[:2]
+    with torch.no_grad():
+        y0 = codec.model.g_a(x) * codec.model.gain.gains(q)[0]
+        z0 = codec.model.prior.hyper.analysis(y0)
+    seen = []
+    y, z = search_latents(codec.model, x, y0.clone(), q, 6, size=size, progress=lambda i, n: seen.append((i, n)))
+    assert seen == [(i, 6) for i in range(1, 7)]
+    assert y.shape == y0.shape and z.shape == z0.shape
+    assert _hard_loss(codec, x, q, y, z, size) <= _hard_loss(codec, x, q, y0, z0, size)
+
+
+def test_effort_codes_an_ordinary_file_with_a_lower_rd_cost(image):
+    """Real bytes and real decoded pixels: bpp + λ·255²·MSE at the highest effort is below effort 0's."""
+    codec = resolve_model(None)
+    lam = float(codec.model.lmbda(torch.tensor([2.0]))[0])
+    costs = []
+    for effort in (0, MAX_EFFORT):
+        data = licodec.compress(image, quality=3, effort=effort)
+        assert data == licodec.compress(image, quality=3, effort=effort)  # deterministic
+        rec = licodec.decompress(data, as_array=True)
+        assert rec.shape == image.shape
+        mse = float(np.mean((rec.astype(np.float64) - image) ** 2)) / 255**2
+        costs.append(8 * len(data) / image.shape[0] / image.shape[1] + lam * 255**2 * mse)
+    assert costs[1] < costs[0], costs
+
+
+@pytest.mark.parametrize("name", ["bmshj2018-hyperprior", "mbt2018", "mbt2018-gmm"])
+def test_every_prior(name, image):
+    codec = resolve_model(FIXTURES / f"{name}-tiny.safetensors")
+    data = licodec.compress(image, quality=2.5, model=codec, effort=1)
+    assert licodec.decompress(data, model=codec, as_array=True).shape == image.shape
+
+
+@pytest.mark.parametrize("name", ["bmshj2018-factorized", "mbt2018-mean", "mbt2018-context"])
+def test_priors_without_fixture_files(name, image):
+    from licodec.codec.model_codec import ModelCodec
+    from licodec.models import create
+
+    torch.manual_seed(0)
+    codec = ModelCodec.from_model(create(name, N=8, M=8, lambdas=[0.01, 0.02]))
+    data = licodec.compress(image, quality=1.5, model=codec, effort=1)
+    assert licodec.decompress(data, model=codec, as_array=True).shape == image.shape
+
+
+def test_cli_effort(tmp_path, image, capsys):
+    from PIL import Image
+
+    src = tmp_path / "a.png"
+    Image.fromarray(image).save(src)
+    assert main(["compress", str(src), "-q", "2", "--effort", "1", "--quiet"]) == 0
+    assert (tmp_path / "a.lic").read_bytes() == licodec.compress(image, quality=2, effort=1)
+    with pytest.raises(SystemExit) as e:
+        main(["compress", str(src), "--effort", str(MAX_EFFORT + 1), "-f"])
+    assert e.value.code == 2
+    assert "--effort" in capsys.readouterr().err
