@@ -63,6 +63,50 @@ def trajectory(runs: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def _per_image(results: Path) -> dict[str, dict[float, tuple[float, float, float]]]:
+    """{image: {quality: (bpp, psnr, ms_ssim)}} of a ``licodec eval`` result file."""
+    import json
+
+    doc = json.loads(results.read_text())
+    return {img: {float(r["quality"]): (r["bpp"], r["psnr"], r["ms_ssim"]) for r in recs} for img, recs in doc["per_image"].items()}
+
+
+def _bd_of(images: list[str], anchor: dict, test: dict) -> float:
+    """BD-rate (PSNR) of the mean curves of ``test`` against ``anchor`` over ``images`` (repeats allowed)."""
+    from licodec.eval.bdrate import bd_rate
+
+    def curve(per):
+        qs = sorted(set.intersection(*(set(per[i]) for i in images)))
+        pts = [[per[i][q] for i in images] for q in qs]
+        return [sum(b for b, _, _ in p) / len(p) for p in pts], [sum(v for _, v, _ in p) / len(p) for p in pts]
+
+    ra, qa = curve(anchor)
+    rt, qt = curve(test)
+    return bd_rate(ra, qa, rt, qt)
+
+
+def image_noise(anchor_results: Path, test_results: Path, resamples: int = 1000, seed: int = 0) -> dict:
+    """How much the BD-rate (PSNR) of test against anchor depends on which photos are measured:
+    its value on each half of the images (odd and even positions in name order) and the standard
+    deviation over ``resamples`` bootstrap resamples of the images (paired: the same photos for
+    both models). Not the training noise (seeds), which needs a second run."""
+    import random
+
+    from licodec.eval.bdrate import NoOverlap
+
+    a, t = _per_image(anchor_results), _per_image(test_results)
+    images = sorted(set(a) & set(t))
+    rng = random.Random(seed)
+    values = []
+    for _ in range(resamples):
+        try:
+            values.append(_bd_of([rng.choice(images) for _ in images], a, t))
+        except NoOverlap:
+            continue
+    return {"all": _bd_of(images, a, t), "halves": (_bd_of(images[0::2], a, t), _bd_of(images[1::2], a, t)),
+            "bootstrap_sd": statistics.pstdev(values) if len(values) > 1 else float("nan")}
+
+
 def time_model(path: Path, runs: int, threads: int) -> tuple[int, float, float]:
     """(parameters, median encode s, median decode s) on a 768x512 image."""
     import torch
@@ -99,6 +143,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--trajectory", type=lambda t: tuple(t.split("=", 1)), action="append", default=[],
                     help="LABEL=RUN_DIR or LABEL=MODEL (file or installed name: its card's validation log); repeatable, the joint model's first")
+    ap.add_argument("--noise", action="store_true", help="also each model's BD-rate against the joint model on the two halves of the photos and its bootstrap SD")
+    ap.add_argument("--no-timing", action="store_true", help="leave out parameters and times (no model files loaded)")
     args = ap.parse_args()
 
     from licodec.eval.bdrate import bd_versus
@@ -122,7 +168,7 @@ def main() -> int:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, _, model_file in specs:
         cells = [label]
-        if model_file is not None:
+        if model_file is not None and not args.no_timing:
             params, te, td = time_model(model_file, args.runs, args.threads)
             cells += [f"{params:,}", f"{te:.2f}", f"{td:.2f}"]
         else:
@@ -132,6 +178,13 @@ def main() -> int:
                 cells.append("n/a" if row[m] is None else f"{row[m]:+.1f}%")
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)
+    if args.noise:
+        joint_results = args.joint[1]
+        rows = ["| model vs " + args.joint[0] + " | BD-rate (PSNR), 24 images | first half | second half | bootstrap SD (1000 resamples) |", "|---|---|---|---|---|"]
+        for label, results, _ in args.model:
+            n = image_noise(joint_results, results)
+            rows.append(f"| {label} | {n['all']:+.1f}% | {n['halves'][0]:+.1f}% | {n['halves'][1]:+.1f}% | {n['bootstrap_sd']:.1f} pts |")
+        table += "\n\nDependence on the photos (paired: the same photos for both models):\n\n" + "\n".join(rows)
     if len(args.trajectory) >= 2:
         table += "\n\nTraining trajectory at equal steps, BD-rate (PSNR) on the runs' validation photos:\n\n" + trajectory(args.trajectory)
     print(table)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -402,6 +404,10 @@ def _delegate(name: str, argv: list[str]) -> int:
     return getattr(eval_cli, fn)(argv)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -416,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = bool(os.environ.get("LICODEC_DEBUG"))
+    # SIGTERM stops like Ctrl-C: the atomic writer removes its temporary file, exit status 130
+    previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = lambda message, category, *a, **k: print(f"licodec: notice: {message}", file=sys.stderr)
@@ -429,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             print(f"licodec: error: {exc}", file=sys.stderr)
             return 1
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
