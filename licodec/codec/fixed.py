@@ -19,7 +19,8 @@ model g_cm and the entropy-parameter network g_ep are evaluated in fixed point:
   resolve: activations under 8 then fit one digit (measured on real photos: no change in
   rate or PSNR beyond noise, docs/speed.md).
 
-Products are int8 x int8 with int32 accumulation (``torch._int_mm``, exact by
+Products are int8 x int8 with exact integer accumulation (``torch._int_mm``, or float32
+GEMM on blocks whose sums stay below 2**24 where that is faster: :func:`int_mm`), exact by
 construction, VNNI on x86): an activation is split into as few balanced base-256 digits
 as its values need (one to three, chosen per call from the actual range, so the count
 never changes the result), each digit row is multiplied by the int8 weights, and the
@@ -45,7 +46,7 @@ from torch import Tensor, nn
 
 from ..layers import MaskedConv2d
 
-__all__ = ["ACT_BITS", "ACT_LIMIT", "CONTEXT_INPUT_SHIFT", "EP_INPUT_SHIFT", "FixedLayer", "FixedNet", "IntMatrix", "channel_shifts", "digit_rows", "combine", "int_mm"]
+__all__ = ["ACT_BITS", "ACT_LIMIT", "CONTEXT_INPUT_SHIFT", "EP_INPUT_SHIFT", "FixedLayer", "FixedNet", "IntMatrix", "channel_shifts", "digit_rows", "combine", "int_mm", "int_mm_path"]
 
 ACT_BITS = 12
 ACT_LIMIT = 2**23 - 2**16  # |activation| < 2032 in real units; fits three int8 digits
@@ -75,15 +76,71 @@ def channel_shifts(weight: Tensor, out_dim: int = 0) -> Tensor:
 
 
 def int_mm(a: Tensor, w: Tensor) -> Tensor:
-    """int8 (n, K) @ int8 (K, O) -> int32 (n, O), exact (``torch._int_mm``).
+    """int8 (n, K) @ int8 (K, O) -> int32 (n, O), exact, by the faster of two exact paths on
+    this CPU (:func:`int_mm_path`): ``torch._int_mm`` (int32 accumulation; fast where oneDNN
+    has int8 instructions, AVX512-VNNI/AMX) or float32 GEMM on blocks of at most
+    ``FLOAT_BLOCK`` columns of K, whose sums of int8 products are integers below 2**24,
+    hence exact in any order (fast on every CPU; ``_int_mm`` without VNNI was 30-60x slower
+    than it on an AVX2 EPYC). Both give the same integers: files decode identically whichever
+    path each machine takes.
 
     ``_int_mm`` trusts the strides of a "contiguous" operand, and PyTorch calls a tensor
     contiguous whatever the strides of its size-1 dimensions: such views (from reshape or
     a dtype conversion) are copied to plain row-major layout first.
     """
+    if int_mm_path() == "float":
+        return _float_mm(a, w)
     if a.stride() != (a.shape[1], 1):
         a = torch.empty(a.shape, dtype=a.dtype).copy_(a)
     return torch._int_mm(a, w)
+
+
+FLOAT_BLOCK = 1024
+"""128 * 127 * 1024 < 2**24: a float32 sum of this many int8 products is an exact integer."""
+
+
+def _float_mm(a: Tensor, w: Tensor) -> Tensor:
+    k = a.shape[1]
+    out = None
+    for j in range(0, max(k, 1), FLOAT_BLOCK):
+        p = torch.mm(a[:, j : j + FLOAT_BLOCK].float(), w[j : j + FLOAT_BLOCK].float()).to(torch.int32)
+        out = p if out is None else out.add_(p)
+    return out
+
+
+_PATH: list[str] = []
+
+
+def int_mm_path() -> str:
+    """"int" (``torch._int_mm``) or "float" (exact float32 blocks): ``LICODEC_INT_MM`` if set,
+    else the faster on a typical product of the coding loop, timed once per process."""
+    if not _PATH:
+        import os
+        import time
+
+        forced = os.environ.get("LICODEC_INT_MM")
+        if forced in ("int", "float"):
+            _PATH.append(forced)
+        else:
+            g = torch.Generator().manual_seed(0)
+            a = torch.randint(-128, 128, (64, 640), dtype=torch.int8, generator=g)
+            w = torch.randint(-127, 128, (640, 384), dtype=torch.int8, generator=g)
+            best = {}
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # as the coding loop runs them (model_codec._coding_threads)
+            try:
+                for name, fn in (("int", torch._int_mm), ("float", _float_mm)):
+                    fn(a, w)
+                    times = []
+                    for _ in range(5):
+                        t0 = time.perf_counter()
+                        fn(a, w)
+                        times.append(time.perf_counter() - t0)
+                    best[name] = min(times)
+            finally:
+                torch.set_num_threads(threads)
+            _PATH.append(min(best, key=best.get))
+    return _PATH[0]
 
 
 def combine(p: Tensor, d: int, base: Tensor | None = None, scale: int = 1) -> Tensor:

@@ -134,3 +134,30 @@ def test_activation_pattern_for_the_fused_kernels():
     assert net.acts == ["leaky", "relu", "none"] and net.fusable
     assert not FixedNet(nn.Sequential(nn.ReLU(), conv(4, 6, 1, 1))).fusable
     assert not FixedNet(nn.Sequential(conv(4, 6, 1, 1), nn.ReLU(), nn.LeakyReLU(), conv(6, 5, 1, 1))).fusable
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 7), (17, 640, 384), (5, 1152, 640), (9, 2400, 33)])
+def test_int_mm_paths_give_the_same_integers(shape):
+    """torch._int_mm and the exact float32 blocks agree, at the extremes too (K above a block)."""
+    from licodec.codec.fixed import _float_mm
+
+    m, k, n = shape
+    g = torch.Generator().manual_seed(k)
+    a = torch.randint(-128, 128, (m, k), dtype=torch.int8, generator=g)
+    w = torch.randint(-127, 128, (k, n), dtype=torch.int8, generator=g)
+    assert torch.equal(_float_mm(a, w), torch._int_mm(a, w))
+    a.fill_(-128)
+    w.fill_(127)
+    assert torch.equal(_float_mm(a, w), torch._int_mm(a, w))
+    assert int(_float_mm(a, w)[0, 0]) == -128 * 127 * k
+
+
+def test_int_mm_path_is_chosen_once(monkeypatch):
+    from licodec.codec import fixed
+
+    monkeypatch.setattr(fixed, "_PATH", [])
+    monkeypatch.setenv("LICODEC_INT_MM", "float")
+    assert fixed.int_mm_path() == "float" and fixed.int_mm_path() == "float"
+    monkeypatch.setattr(fixed, "_PATH", [])
+    monkeypatch.delenv("LICODEC_INT_MM")
+    assert fixed.int_mm_path() in ("int", "float")
