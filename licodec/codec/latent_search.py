@@ -109,9 +109,19 @@ class _Objective:
         return loss, bits, y_hard
 
 
+    @torch.no_grad()
+    def hard(self, y: Tensor, z: Tensor | None, y_ctx: Tensor) -> tuple[float, Tensor]:
+        """(loss, quantised y) under hard rounding, with the context model's input settled by a
+        second pass on the first pass's own quantised y (the coder's causal values, nearly):
+        the context's input ``y_ctx`` (e.g. round(y)) only starts the first pass."""
+        _, _, y_ctx = self(y, z, y_ctx, None)
+        loss, _, y_hat = self(y, z, y_ctx, None)
+        return float(loss), y_hat
+
+
 def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | None, steps: int, *, size: tuple[int, int] | None = None,
                    lam: float | None = None, progress: Callable[[int, int], None] | None = None, seed: int = 0,
-                   lr: float = LEARNING_RATE, tau_start: float = TAU_START, trace: list | None = None) -> tuple[Tensor, Tensor | None]:
+                   lr: float = LEARNING_RATE, tau_start: float = TAU_START) -> tuple[Tensor, Tensor | None]:
     """Latents of one image optimised for R + λ·D: x (1, 3, H, W) in [0, 1] (padded), y
     (1, M, H/16, W/16) g_a's gained latents, q (1,) the gain level (None: fixed rate, then
     ``lam`` is required), ``size`` (h, w) the image's own pixels in x. Returns (y, z): z
@@ -134,9 +144,7 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     gen = torch.Generator().manual_seed(seed)
     zz = (lambda: params[1]) if z0 is not None else (lambda: None)
     with torch.enable_grad():
-        y_ctx = torch.round(y.detach())
-        with torch.no_grad():
-            best_loss, _, y_ctx = obj(params[0], zz(), y_ctx, None)
+        best_loss, y_ctx = obj.hard(params[0], zz(), torch.round(y.detach()))
         best = [p.detach().clone() for p in params]
         for t in range(steps):
             tau = tau_start * math.exp(-2.0 * t / steps) if tau_start > 0 else 0.0
@@ -144,15 +152,9 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
             loss, _, y_ctx = obj(params[0], zz(), y_ctx, tau, gen)
             loss.backward()
             opt.step()
-            if trace is not None:
-                with torch.no_grad():
-                    trace.append(float(obj(params[0], zz(), y_ctx, None)[0]))
             if progress is not None:
                 progress(t + 1, steps)
-        with torch.no_grad():
-            # the context's input: the last iterate's quantised y, then the final y's own
-            _, _, y_ctx = obj(params[0], zz(), y_ctx, None)
-            final, _, _ = obj(params[0], zz(), y_ctx, None)
+        final, _ = obj.hard(params[0], zz(), y_ctx)
         if steps and final < best_loss:
             best = [p.detach().clone() for p in params]
     return best[0], (best[1] if z0 is not None else None)

@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..errors import CodecError
 from ..layers import GDN
 from ..models import CompressionModel
 from .coding_state import CodingState, build_coding_state
@@ -134,13 +135,22 @@ class ModelCodec:
             from .latent_search import search_latents
 
             with stages("effort"):
-                y, z = search_latents(model, x, y.clone(), q, iterations(effort), size=size, progress=progress)
+                y, z = search_latents(model, x, y.clone(), q, iterations(effort), size=size, progress=progress, lam=self._fixed_lambda(q))
         with torch.inference_mode(), _coding_threads():
             extra = {} if z is None else {"z": z[0]}
             streams, y_hat, bits = self.latent.encode(y[0], stages, measure, **extra)
         if measure:
             estimate.extend(bits)
         return streams, y_hat
+
+    def _fixed_lambda(self, q: Tensor | None) -> float | None:
+        """The λ (MSE) a fixed-rate model was trained at, from its card; None for variable rate."""
+        if q is not None:
+            return None
+        training = self.card.get("training") or {}
+        if training.get("lmbda") is None or training.get("metric", "mse") != "mse":
+            raise CodecError(f"model {self.name}: --effort needs the MSE λ a fixed-rate model was trained at, and its card has none")
+        return float(training["lmbda"])
 
     @property
     def stream_count(self) -> int:

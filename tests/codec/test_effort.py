@@ -37,9 +37,7 @@ def test_levels():
 
 def _hard_loss(codec, x, q, y, z, size) -> float:
     obj = _Objective(codec.model, x, q, float(codec.model.lmbda(q)[0]), size)
-    with torch.no_grad():
-        _, _, y_ctx = obj(y, z, torch.round(y), None)
-        return float(obj(y, z, y_ctx, None)[0])
+    return obj.hard(y, z, torch.round(y))[0]
 
 
 def test_search_is_never_worse_than_g_a(image):
@@ -99,3 +97,17 @@ def test_cli_effort(tmp_path, image, capsys):
         main(["compress", str(src), "--effort", str(MAX_EFFORT + 1), "-f"])
     assert e.value.code == 2
     assert "--effort" in capsys.readouterr().err
+
+
+def test_fixed_rate_models_use_their_cards_lambda(image):
+    from licodec.codec.model_codec import ModelCodec
+    from licodec.errors import CodecError
+    from licodec.models import create
+
+    torch.manual_seed(0)
+    codec = ModelCodec.from_model(create("mbt2018-mean", N=8, M=8))
+    with pytest.raises(CodecError, match="λ"):
+        licodec.compress(image, model=codec, effort=1)
+    codec.card["training"] = {"lmbda": 0.01, "metric": "mse"}
+    data = licodec.compress(image, model=codec, effort=1)
+    assert licodec.decompress(data, model=codec, as_array=True).shape == image.shape
