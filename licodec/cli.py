@@ -169,7 +169,8 @@ def _target(args):
 
 
 def _to_target(api, data: bytes, target, codec, args, name: str) -> bytes:
-    r = api.compress_to_target(data, target, codec, drop_alpha=args.drop_alpha, metadata=args.metadata, effort=args.effort)
+    r = api.compress_to_target(data, target, codec, drop_alpha=args.drop_alpha, metadata=args.metadata, effort=args.effort,
+                               max_pixels=args.max_pixels)
     wanted = f"{target.size} bytes" if target.size is not None else f"{target.bpp:g} bpp" if target.bpp is not None else f"{target.psnr:g} dB"
     reached = f"{r.bytes} bytes, {r.bpp:.4f} bpp, {r.psnr:.2f} dB at quality {r.quality:g} ({r.probes} encodes)"
     if not r.met:
@@ -193,7 +194,8 @@ def cmd_compress(args) -> int:
             data = _to_target(api, read_bytes(src), target, api.resolve_model(args.model), args, src)
         else:
             data = api.compress_image_file_bytes(read_bytes(src), args.quality, api.resolve_model(args.model), drop_alpha=args.drop_alpha,
-                                                 metadata=args.metadata, effort=args.effort, progress=_SearchBar(args.quiet, "stdin" if src == STDIO else src))
+                                                 metadata=args.metadata, effort=args.effort, progress=_SearchBar(args.quiet, "stdin" if src == STDIO else src),
+                                                 max_pixels=args.max_pixels)
         where = _write_piped(args, src, data, ".lic")
         if not args.quiet:
             inf = api.info(data)
@@ -207,7 +209,7 @@ def cmd_compress(args) -> int:
     def one(src: Path, dst: Path) -> None:
         if target is None:
             api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha, metadata=args.metadata,
-                              effort=args.effort, progress=_SearchBar(args.quiet, src.name))
+                              effort=args.effort, progress=_SearchBar(args.quiet, src.name), max_pixels=args.max_pixels)
         else:
             _check_new(dst, args.force)
             atomic_write(dst, _to_target(api, read_bytes(src), target, codec, args, str(src)))
@@ -354,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which of the ICC profile, EXIF (orientation, camera) and XMP blocks the file keeps; decompress writes them back (default all)")
     c.add_argument("--strip", dest="metadata", action="store_const", const="none", help="keep no metadata (--metadata none)")
     c.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    c.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
+                   help=f"refuse images of more than N pixels, from their header (default {MAX_PIXELS:,})")
     c.add_argument("--effort", type=int, default=0, choices=range(MAX_EFFORT + 1), metavar="E",
                    help=f"encoder effort 0..{MAX_EFFORT} (default 0): search the latents of each image for a smaller file at the same quality; "
                         f"{EFFORT_HELP}; the decoder and the format do not change")

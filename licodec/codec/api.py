@@ -86,7 +86,7 @@ def to_uint8(x_hat: torch.Tensor) -> np.ndarray:
 
 
 def compress(image, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all", effort: int = 0,
-             progress: Callable[[int, int], None] | None = None) -> bytes:
+             progress: Callable[[int, int], None] | None = None, max_pixels: int = container.MAX_PIXELS) -> bytes:
     """Encode a PIL image or a uint8 array ((H, W), (H, W, 3) or (H, W, 4)) to .lic bytes.
 
     ``quality``: 1 (smallest) .. L (best) for variable-rate models (fractional values
@@ -94,23 +94,29 @@ def compress(image, quality: float | None = None, model=None, *, drop_alpha: boo
     ``metadata``: which of a PIL image's ICC profile, EXIF and XMP blocks the file carries
     ("all", "icc", "exif", "none"; decoding gives them back in the image's ``info``);
     ``effort``: 0 (g_a's latents, the fastest) .. 5 (the longest search for smaller files at the
-    same quality, see :mod:`licodec.codec.effort`), ``progress(i, n)`` called during the search.
+    same quality, see :mod:`licodec.codec.effort`), ``progress(i, n)`` called during the search;
+    ``max_pixels``: larger images are refused (an image file's from its header, before decoding).
     """
-    return _compress_array(*_image_input(image, drop_alpha, metadata), quality, model, effort, progress)
+    return _compress_array(*_image_input(image, drop_alpha, metadata, max_pixels), quality, model, effort, progress)
 
 
-def _image_input(source, drop_alpha: bool, metadata: str) -> tuple[np.ndarray, str, dict[str, bytes]]:
+def _image_input(source, drop_alpha: bool, metadata: str, max_pixels: int = container.MAX_PIXELS) -> tuple[np.ndarray, str, dict[str, bytes]]:
     """(uint8 (H, W, 3), colour, kept metadata) of a PIL image, a uint8 array, an image
     file's bytes or an image file's path: the one way every compress function reads its input."""
     if isinstance(source, (str, os.PathLike, bytes, bytearray)):
         meta: dict[str, bytes] = {}
-        arr, colour = read_image(bytes(source) if isinstance(source, bytearray) else source, drop_alpha=drop_alpha, metadata=meta, keep=metadata)
+        arr, colour = read_image(bytes(source) if isinstance(source, bytearray) else source, drop_alpha=drop_alpha, metadata=meta, keep=metadata,
+                                 max_pixels=max_pixels)
         return arr, colour, meta
+    w, h = (source.shape[1], source.shape[0]) if isinstance(source, np.ndarray) and source.ndim >= 2 else getattr(source, "size", (0, 0))
+    if w * h > max_pixels:
+        raise InputError(f"image of {w}x{h} pixels is larger than the limit ({max_pixels:,} pixels)")
     arr, colour = to_rgb(source, drop_alpha=drop_alpha)
     return arr, colour, image_metadata(source, metadata)
 
 
-def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, metadata: str = "all", effort: int = 0):
+def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, metadata: str = "all", effort: int = 0,
+                       max_pixels: int = container.MAX_PIXELS):
     """Encode at the quality that meets ``target`` (a :class:`~licodec.codec.rate_control.Target`:
     a file size, a bpp or a PSNR) -> :class:`~licodec.codec.rate_control.RateResult` (the file's
     bytes, the quality, bytes, bpp, PSNR reached, and whether the target was met). ``image``:
@@ -121,7 +127,7 @@ def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, m
     codec = resolve_model(model)
     if codec.quality_range is None:
         raise CodecError(f"model {codec.name} has a fixed rate: no quality to search")
-    arr, colour, meta = _image_input(image, drop_alpha, metadata)
+    arr, colour, meta = _image_input(image, drop_alpha, metadata, max_pixels)
 
     def encode(q: float):
         # the decoded image is g_s of the encoder's own y_hat: what the decoder computes, without range-decoding
@@ -140,8 +146,8 @@ def _encode(arr: np.ndarray, colour: str, quality, model, metadata: dict[str, by
     codec = resolve_model(model)
     q = _quality(codec, quality)
     h, w = arr.shape[:2]
-    if h > 65535 or w > 65535 or h * w > container.MAX_PIXELS:
-        raise InputError(f"image of {w}x{h} pixels is larger than licodec's limit ({container.MAX_PIXELS} pixels, sides <= 65535)")
+    if h > 65535 or w > 65535:
+        raise InputError(f"image of {w}x{h} pixels is larger than the format allows (sides <= 65535)")
     streams, y_hat = codec.encode(_pad(arr), q, effort=effort, size=(h, w), progress=progress)
     return container.pack(Header(codec.name, codec.weights_id, w, h, colour, q, streams, dict(metadata))), y_hat, q
 
@@ -250,18 +256,19 @@ def _check_output(src: Path, dst: Path, force: bool) -> None:
 
 
 def compress_image_file_bytes(data: bytes, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all",
-                              effort: int = 0, progress: Callable[[int, int], None] | None = None) -> bytes:
+                              effort: int = 0, progress: Callable[[int, int], None] | None = None, max_pixels: int = container.MAX_PIXELS) -> bytes:
     """The bytes of an image file (PNG, JPEG, ...; e.g. standard input) -> .lic bytes."""
-    return _compress_array(*_image_input(bytes(data), drop_alpha, metadata), quality, model, effort, progress)
+    return _compress_array(*_image_input(bytes(data), drop_alpha, metadata, max_pixels), quality, model, effort, progress)
 
 
 def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, quality: float | None = None, model=None, *, force: bool = False, drop_alpha: bool = False,
-                  metadata: str = "all", effort: int = 0, progress: Callable[[int, int], None] | None = None) -> Path:
+                  metadata: str = "all", effort: int = 0, progress: Callable[[int, int], None] | None = None,
+                  max_pixels: int = container.MAX_PIXELS) -> Path:
     """Image file -> .lic file (written atomically). Default output: ``src`` with suffix .lic."""
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(".lic")
     _check_output(src, dst, force)
-    _atomic_write(dst, _compress_array(*_image_input(src, drop_alpha, metadata), quality, model, effort, progress))
+    _atomic_write(dst, _compress_array(*_image_input(src, drop_alpha, metadata, max_pixels), quality, model, effort, progress))
     return dst
 
 

@@ -16,6 +16,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import InputError
+from .container import MAX_PIXELS
 
 __all__ = ["LicodecNotice", "InputError", "to_rgb", "read_image", "from_rgb"]
 
@@ -84,11 +85,13 @@ def image_metadata(im, keep: str = "all") -> dict[str, bytes]:
     return out
 
 
-def read_image(source: str | os.PathLike | bytes, drop_alpha: bool = False, metadata: dict | None = None, keep: str = "all"):
+def read_image(source: str | os.PathLike | bytes, drop_alpha: bool = False, metadata: dict | None = None, keep: str = "all",
+               max_pixels: int = MAX_PIXELS):
     """Open an image -> (uint8 (H, W, 3) array, colour "RGB" or "L"). ``source``: a file
     path, or the bytes of an image file (e.g. read from standard input; named "stdin" in
     messages). With a ``metadata`` dict, the blocks ``keep`` names (see :func:`image_metadata`)
-    are put in it."""
+    are put in it. An image of more than ``max_pixels`` pixels is refused from its header,
+    before its pixels are decoded."""
     import io
 
     from PIL import Image, UnidentifiedImageError
@@ -99,6 +102,9 @@ def read_image(source: str | os.PathLike | bytes, drop_alpha: bool = False, meta
         path, opened, head = source, source, None
     try:
         with Image.open(opened) as im:
+            w, h = im.size
+            if w * h > max_pixels or w > 65535 or h > 65535:
+                raise InputError(f"image of {w}x{h} pixels is larger than the limit ({max_pixels:,} pixels, sides <= 65535)")
             if getattr(im, "n_frames", 1) > 1:
                 _notice(f"{path}: has {im.n_frames} frames; coding the first")
             im.load()
@@ -107,6 +113,8 @@ def read_image(source: str | os.PathLike | bytes, drop_alpha: bool = False, meta
             if _png_bit_depth(head if head is not None else _head(path)) == 16 and im.mode in ("RGB", "RGBA"):
                 _notice(f"{path}: 16-bit PNG reduced to 8 bits per channel")
             return to_rgb(im, drop_alpha=drop_alpha)
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, met at open, above licodec's default
+        raise InputError(f"{path}: {exc}") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image file licodec can read") from None
     except (OSError, SyntaxError, ValueError) as exc:

@@ -158,3 +158,15 @@ def test_a_model_is_known_by_its_weights_not_its_file_name(model_file, tmp_path)
     (tmp_path / "c.lic").write_bytes(pack(h))
     r = run_cli("decompress", tmp_path / "c.lic", "-o", tmp_path / "c.png", env_extra=env)
     assert r.returncode == 1 and "needs model 'renamed' (weights 0101010101010101)" in r.stderr, r.stderr
+
+
+def test_compress_max_pixels(tmp_path, capsys):
+    from PIL import Image
+
+    from licodec.cli import main
+
+    Image.new("RGB", (40, 30)).save(tmp_path / "a.png")
+    assert main(["compress", str(tmp_path / "a.png"), "--max-pixels", "1000"]) == 1
+    assert "larger than the limit" in capsys.readouterr().err
+    assert not (tmp_path / "a.lic").exists()
+    assert main(["compress", str(tmp_path / "a.png"), "--max-pixels", "1200", "--quiet"]) == 0

@@ -57,3 +57,43 @@ def test_palette_bilevel_16bit_cmyk_float():
         to_rgb(Image.new("F", (4, 4)))
     with pytest.raises(InputError, match="shape"):
         to_rgb(np.zeros((4, 4, 2), np.uint8))
+
+
+def _png_header_only(w: int, h: int) -> bytes:
+    """A PNG whose header announces w x h (8-bit RGB) and whose pixel data is a stub."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("size", [(10000, 7000), (65535, 65535), (70000, 2)])
+def test_encode_input_over_the_pixel_limit_is_refused_from_its_header(size):
+    import time
+    import tracemalloc
+
+    from licodec.codec.image import read_image
+
+    data = _png_header_only(*size)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="larger than the limit|exceeds limit"):
+        read_image(data)
+    elapsed = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert elapsed < 0.05 and peak < 4 << 20, (elapsed, peak)
+
+
+def test_encode_pixel_limit_is_settable(tmp_path):
+    from PIL import Image
+
+    from licodec.codec.image import read_image
+
+    Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
+    assert read_image(tmp_path / "a.png", max_pixels=64 * 48)[0].shape == (48, 64, 3)
+    with pytest.raises(InputError, match="larger than the limit"):
+        read_image(tmp_path / "a.png", max_pixels=64 * 48 - 1)
