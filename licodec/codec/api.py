@@ -7,6 +7,7 @@ on decoding.
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
@@ -29,6 +30,7 @@ MULTIPLE = CompressionModel.downsampling  # image sides are padded to a multiple
 
 _FROM_OBJECTS: "OrderedDict[str, ModelCodec]" = OrderedDict()  # weights' SHA-256 -> codec of a copy
 _FROM_OBJECTS_KEPT = 4
+_FROM_OBJECTS_LOCK = threading.Lock()
 
 
 def resolve_model(model: str | os.PathLike | CompressionModel | ModelCodec | None) -> ModelCodec:
@@ -45,13 +47,14 @@ def resolve_model(model: str | os.PathLike | CompressionModel | ModelCodec | Non
         from ..models.io import weights_hash
 
         key = weights_hash(model)
-        codec = _FROM_OBJECTS.get(key)
-        if codec is None:
-            codec = _FROM_OBJECTS[key] = ModelCodec.from_model(model)
-            while len(_FROM_OBJECTS) > _FROM_OBJECTS_KEPT:
-                _FROM_OBJECTS.popitem(last=False)
-        _FROM_OBJECTS.move_to_end(key)
-        return codec
+        with _FROM_OBJECTS_LOCK:  # built once when threads pass the same model at once
+            codec = _FROM_OBJECTS.get(key)
+            if codec is None:
+                codec = _FROM_OBJECTS[key] = ModelCodec.from_model(model)
+                while len(_FROM_OBJECTS) > _FROM_OBJECTS_KEPT:
+                    _FROM_OBJECTS.popitem(last=False)
+            _FROM_OBJECTS.move_to_end(key)
+            return codec
     from . import zoo
 
     return zoo.load(model)

@@ -7,6 +7,7 @@ process.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from ..errors import FormatError, ModelNotFound
@@ -16,6 +17,7 @@ __all__ = ["ModelNotFound", "search_path", "installed", "default_name", "load"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 _CACHE: dict[str, ModelCodec] = {}
+_LOADING = threading.RLock()
 
 
 def search_path() -> list[Path]:
@@ -83,8 +85,6 @@ def load_for(name: str, weights_id: bytes) -> ModelCodec:
 
 def load(spec: str | os.PathLike | None = None) -> ModelCodec:
     """The ModelCodec for a model name, a model file path, or (None) the default model."""
-    from ..models.io import load_model, stored_weights_hash
-
     if spec is None:
         spec = default_name()
         if spec is None:
@@ -95,6 +95,15 @@ def load(spec: str | os.PathLike | None = None) -> ModelCodec:
     spec = str(spec)
     if spec in _CACHE:
         return _CACHE[spec]
+    with _LOADING:  # threads asking for the same model at once build it once
+        if spec not in _CACHE:
+            _CACHE[spec] = _load(spec)
+        return _CACHE[spec]
+
+
+def _load(spec: str) -> ModelCodec:
+    from ..models.io import load_model, stored_weights_hash
+
     models = installed()
     if spec in models:
         path, name = models[spec], spec
@@ -110,6 +119,4 @@ def load(spec: str | os.PathLike | None = None) -> ModelCodec:
         raise ModelNotFound(f"{path}: model file has no coding tables (export it with licodec train --export)")
     from .coding_state import CodingState
 
-    codec = ModelCodec(model, CodingState(model, extra), name=name, card=card, weights_sha256=stored_weights_hash(path))
-    _CACHE[spec] = codec
-    return codec
+    return ModelCodec(model, CodingState(model, extra), name=name, card=card, weights_sha256=stored_weights_hash(path))

@@ -30,3 +30,26 @@ def test_four_threads_twenty_mixed_calls_each_match_serial():
     with ThreadPoolExecutor(4) as pool:
         results = [r for rs in pool.map(work, range(4)) for r in rs]
     assert len(results) == 80 and all(results)
+
+
+def test_a_model_is_loaded_once_when_threads_ask_at_once(monkeypatch):
+    import threading
+
+    from licodec.codec import zoo
+
+    calls = []
+    real = zoo._load
+
+    def counting(spec):
+        calls.append(spec)
+        return real(spec)
+
+    monkeypatch.setattr(zoo, "_CACHE", {})
+    monkeypatch.setattr(zoo, "_load", counting)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(zoo.load(None))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 4 and all(c is got[0] for c in got)
