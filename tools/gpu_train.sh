@@ -99,7 +99,7 @@ watch() {  # watch SECONDS: until the runs end or SECONDS pass, each model's las
     local end=$(( $(date +%s) + $1 )) m left
     while [ "$(date +%s)" -lt "$end" ] && [ ! -f "$D/phase-a-done" ]; do
         left=$(( end - $(date +%s) )); [ "$left" -gt 60 ] && left=60
-        [ "$left" -gt 0 ] && sleep "$left"
+        while [ "$left" -gt 0 ] && [ ! -f "$D/phase-a-done" ]; do sleep 2; left=$((left - 2)); done  # back at once when the runs end
         for m in $MODELS; do echo "$(date +%T) $m: $(tail -n 1 "$D/run-$m/train.csv" 2>/dev/null)"; done
         nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null
     done
