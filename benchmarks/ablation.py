@@ -63,6 +63,14 @@ def trajectory(runs: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def _only(curve: dict, qualities: set[float] | None) -> dict:
+    """A curve restricted to the points at ``qualities`` (None: all)."""
+    if qualities is None:
+        return curve
+    keep = [i for i, q in enumerate(curve["quality"]) if float(q) in qualities]
+    return {k: ([v[i] for i in keep] if isinstance(v, list) and len(v) == len(curve["quality"]) else v) for k, v in curve.items()}
+
+
 def _per_image(results: Path) -> dict[str, dict[float, tuple[float, float, float]]]:
     """{image: {quality: (bpp, psnr, ms_ssim)}} of a ``licodec eval`` result file."""
     import json
@@ -85,7 +93,7 @@ def _bd_of(images: list[str], anchor: dict, test: dict) -> float:
     return bd_rate(ra, qa, rt, qt)
 
 
-def image_noise(anchor_results: Path, test_results: Path, resamples: int = 1000, seed: int = 0) -> dict:
+def image_noise(anchor_results: Path, test_results: Path, resamples: int = 1000, seed: int = 0, qualities: set[float] | None = None) -> dict:
     """How much the BD-rate (PSNR) of test against anchor depends on which photos are measured:
     its value on each half of the images (odd and even positions in name order) and the standard
     deviation over ``resamples`` bootstrap resamples of the images (paired: the same photos for
@@ -95,6 +103,8 @@ def image_noise(anchor_results: Path, test_results: Path, resamples: int = 1000,
     from licodec.eval.bdrate import NoOverlap
 
     a, t = _per_image(anchor_results), _per_image(test_results)
+    if qualities is not None:
+        a, t = ({i: {q: v for q, v in per.items() if q in qualities} for i, per in d.items()} for d in (a, t))
     images = sorted(set(a) & set(t))
     rng = random.Random(seed)
     values = []
@@ -144,6 +154,7 @@ def main() -> int:
     ap.add_argument("--trajectory", type=lambda t: tuple(t.split("=", 1)), action="append", default=[],
                     help="LABEL=RUN_DIR or LABEL=MODEL (file or installed name: its card's validation log); repeatable, the joint model's first")
     ap.add_argument("--noise", action="store_true", help="also each model's BD-rate against the joint model on the two halves of the photos and its bootstrap SD")
+    ap.add_argument("--qualities", help="comma list: compare the curves at these qualities only (results measured at more keep these)")
     ap.add_argument("--no-timing", action="store_true", help="leave out parameters and times (no model files loaded)")
     args = ap.parse_args()
 
@@ -151,12 +162,13 @@ def main() -> int:
     from licodec.eval.results import load_curves
 
     specs = [args.joint] + args.model
+    qualities = {float(q) for q in args.qualities.split(",")} if args.qualities else None
     curves = {}
     for label, results, _ in specs:
         found = load_curves(results)
         if len(found) != 1:
             raise SystemExit(f"{results}: expected one curve, found {len(found)}")
-        curves[label] = dict(next(iter(found.values())), label=label)
+        curves[label] = _only(dict(next(iter(found.values())), label=label), qualities)
     ref = load_curves(args.reference) if Path(args.reference).is_file() else {}
     anchors = {args.joint[0]: curves[args.joint[0]]}
     if "measured_bpg444" in ref:
@@ -182,7 +194,7 @@ def main() -> int:
         joint_results = args.joint[1]
         rows = ["| model vs " + args.joint[0] + " | BD-rate (PSNR), 24 images | first half | second half | bootstrap SD (1000 resamples) |", "|---|---|---|---|---|"]
         for label, results, _ in args.model:
-            n = image_noise(joint_results, results)
+            n = image_noise(joint_results, results, qualities=qualities)
             rows.append(f"| {label} | {n['all']:+.1f}% | {n['halves'][0]:+.1f}% | {n['halves'][1]:+.1f}% | {n['bootstrap_sd']:.1f} pts |")
         table += "\n\nDependence on the photos (paired: the same photos for both models):\n\n" + "\n".join(rows)
     if len(args.trajectory) >= 2:
