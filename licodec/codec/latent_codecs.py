@@ -111,7 +111,7 @@ class HyperpriorLatentCodec:
         return (self.z_channels, -(-h // 4), -(-w // 4))
 
     def encode(self, y: Tensor, stages: Stages = Stages(), measure: bool = False, z: Tensor | None = None) -> tuple[list[bytes], Tensor, list[float]]:
-        """``z``: the hyper-latent to code (an encoder's search, effort.py), else h_a(y)."""
+        """``z``: the hyper-latent to code (an encoder's search, latent_search.py), else h_a(y)."""
         if z is None:
             with stages("h_a"):
                 z = self.h_a(y[None])[0]

@@ -45,7 +45,7 @@ class ModelCodec:
         the hash stored in its model file, else computed here."""
         from ..models.io import weights_hash
 
-        self.model = model.eval().requires_grad_(False)  # an encoder's search (effort.py) differentiates latents only
+        self.model = model.eval().requires_grad_(False)  # an encoder's search (latent_search.py) differentiates latents only
         # oneDNN runs these convolutions about 2x faster on channels-last tensors (same values
         # up to float rounding; decoding stays deterministic: the decoder alone runs g_s).
         for t in (model.g_a, model.g_s):
