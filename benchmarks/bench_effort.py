@@ -23,6 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 SUBSET = "kodim01,kodim04,kodim08,kodim14,kodim19,kodim23"
 
 
+def _bd(bd_rate, anchor: dict, test: dict, metric: str) -> str:
+    if len(anchor["bpp"]) < 2:
+        return "n/a (one quality)"
+    return f"{bd_rate(anchor['bpp'], anchor[metric], test['bpp'], test[metric]):+.2f}%"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("folder", help="image folder (e.g. ../shared/datasets/kodak)")
@@ -80,9 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|")
     for e in efforts:
         c = curves[e]
-        bd_p = bd_rate(a["bpp"], a["psnr"], c["bpp"], c["psnr"]) if e else 0.0
-        bd_m = bd_rate(a["bpp"], a["ms_ssim_db"], c["bpp"], c["ms_ssim_db"]) if e else 0.0
-        print(f"| {e} | {iterations(e)} | {seconds[e]:.1f} | {bd_p:+.2f}% | {bd_m:+.2f}% | {total_bytes[e]:,} ({total_bytes[e] / total_bytes[0] - 1:+.1%}) |")
+        bd = [_bd(bd_rate, a, c, m) if e else "+0.00%" for m in ("psnr", "ms_ssim_db")]
+        print(f"| {e} | {iterations(e)} | {seconds[e]:.1f} | {bd[0]} | {bd[1]} | {total_bytes[e]:,} ({total_bytes[e] / total_bytes[0] - 1:+.1%}) |")
     return 0
 
 
