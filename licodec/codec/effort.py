@@ -9,7 +9,7 @@ __all__ = ["EFFORT_ITERATIONS", "MAX_EFFORT", "EFFORT_HELP", "iterations"]
 EFFORT_ITERATIONS = (0, 3, 6, 10, 15, 20)
 """Adam iterations of the latent search at each effort level 0 .. 5 (0: g_a's latents as they are)."""
 MAX_EFFORT = len(EFFORT_ITERATIONS) - 1
-EFFORT_HELP = "each search iteration costs about 1.5 times an effort-0 encode (iterations per level: " + ", ".join(map(str, EFFORT_ITERATIONS)) + ")"
+EFFORT_HELP = "each search iteration costs about 1.3 times an effort-0 encode (iterations per level: " + ", ".join(map(str, EFFORT_ITERATIONS)) + ")"
 
 
 def iterations(effort: int) -> int:
