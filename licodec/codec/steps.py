@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import FormatError
 from .fixed import ACT_BITS, ACT_LIMIT, BALANCED, LEAKY_BITS, LEAKY_INT, FixedLayer, FixedNet, int_mm
 
 __all__ = ["kernels", "FastSteps"]
@@ -155,7 +156,7 @@ class FastSteps:
         n = here.shape[0]
         if self.lib.lc_store(_p(sym), _p(mu), _I(n), _I(self.M), _p(here), _p(flat), _I(self.ctx.input_shift),
                              _p(self.y_hat), _p(self.planes), _p(self.flags), _I(self.P)) < 0:
-            raise ValueError("corrupt stream: latent out of range")
+            raise FormatError("corrupt stream: latent out of range")  # as engine.SymbolIO finds it without the kernels
 
 
 def fast_steps(state, context, extra: Tensor | None, first_rows: slice | None, planes, y_hat: Tensor, n_max: int) -> FastSteps | None:
