@@ -17,7 +17,7 @@ annealing, SGA). The file is an ordinary .lic file: only the encoder changes.
         mu, sigma = g_ep(psi, g_cm(y_prev))                context in its parallel form, on the
         y~  = mu + SGA(y - mu, tau)                          last iterate's quantised y
         L   = (-log2 p(y~ | mu, sigma) - log2 p(z~)) / pixels + λ(q) · 255² · MSE(g_s(y~ / gain), x)
-        tau = 0.5 · exp(-2 t / T)                          annealed towards hard rounding
+        tau = 0.2 · exp(-2 t / T)                          annealed towards hard rounding
     then the exact coder quantises the best (y, z) seen as at effort 0: round(y - mu) + mu.
 
 SGA (Yang et al. 2020, ``sga.py``): each value becomes a Gumbel-softmax blend of its floor
