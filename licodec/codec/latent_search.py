@@ -33,7 +33,6 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..entropy.gaussian import ste_round
 from ..models import CompressionModel
 
 __all__ = ["search_latents"]
@@ -75,12 +74,7 @@ class _Objective:
     def __call__(self, y: Tensor, z: Tensor | None, y_ctx: Tensor, tau: float | None, gen: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """(loss, bits, y quantised as the coder would); tau None: hard rounding (what the
         coder does, up to the context's one-pass estimate), else SGA at temperature tau."""
-        if tau is None:
-            q = torch.round
-        elif tau == 0:
-            q = ste_round
-        else:
-            q = lambda v: _sga(v, tau, gen)  # noqa: E731
+        q = torch.round if tau is None else (lambda v: _sga(v, tau, gen))
         bits = torch.zeros((), dtype=torch.float32)
         psi = None
         if z is not None:
@@ -147,7 +141,7 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
         best_loss, y_ctx = obj.hard(params[0], zz(), torch.round(y.detach()))
         best = [p.detach().clone() for p in params]
         for t in range(steps):
-            tau = tau_start * math.exp(-2.0 * t / steps) if tau_start > 0 else 0.0
+            tau = tau_start * math.exp(-2.0 * t / steps)
             opt.zero_grad(set_to_none=True)
             loss, _, y_ctx = obj(params[0], zz(), y_ctx, tau, gen)
             loss.backward()
