@@ -71,25 +71,76 @@ def _outputs(files: list[tuple[Path, Path]], out: str | None, suffix: str) -> li
     return [o / n for n in names]
 
 
-def _batch(pairs: list[tuple[Path, Path]], args, desc: str, code_one) -> int:
-    """Code each (input, output) pair: skip existing outputs with --skip-existing; with
-    --keep-going, report a file that fails and go on (exit status 1 at the end)."""
-    failed = []
-    for src, dst in _progress(pairs, args.quiet, desc):
-        if args.skip_existing and dst.exists():
-            continue
+def _batch(pairs: list[tuple[Path, Path]], args, desc: str, code_one) -> tuple[int, list]:
+    """Code each (input, output) pair with ``code_one(args, src, dst)`` (a module-level function:
+    with -j N, N worker processes of one thread each run it); skip existing outputs with
+    --skip-existing; with --keep-going, report a file that fails and go on (exit status 1 at the
+    end). -> (exit status, the results of the files coded, in input order)."""
+    if getattr(args, "jobs", 1) < 1:
+        raise _Fail("-j N needs N >= 1")
+    todo = [(src, dst) for src, dst in pairs if not (args.skip_existing and dst.exists())]
+    for _, dst in todo:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            code_one(src, dst)
-        except (LicodecError, OSError) as exc:
-            if not args.keep_going:
-                raise
-            print(f"licodec: error: {exc}", file=sys.stderr)
-            failed.append(src)
+    jobs = min(getattr(args, "jobs", 1) or 1, len(todo))
+    results: dict[int, object] = {}
+    failed = []
+
+    def failure(src: Path, exc: BaseException) -> None:
+        if not args.keep_going:
+            raise exc
+        print(f"licodec: error: {exc}", file=sys.stderr)
+        failed.append(src)
+
+    if jobs <= 1:
+        for k, (src, dst) in enumerate(_progress(todo, args.quiet, desc)):
+            try:
+                results[k] = code_one(args, src, dst)
+            except (LicodecError, OSError) as exc:
+                failure(src, exc)
+    else:
+        _in_workers(todo, args, desc, code_one, jobs, results, failure)
     if failed:
         print(f"licodec: {len(failed)} of {len(pairs)} files failed: {', '.join(map(str, failed))}", file=sys.stderr)
-        return 1
-    return 0
+    return (1 if failed else 0), [results[k] for k in sorted(results)]
+
+
+def _in_workers(todo, args, desc: str, code_one, jobs: int, results: dict, failure) -> None:
+    """-j N: the files in N processes (started fresh, one thread each; their model loaded
+    once per process), results collected as they end."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+    quiet_bars = argparse.Namespace(**{**vars(args), "bars": False})  # one bar, of files, for the whole run
+    try:
+        futures = {pool.submit(code_one, quiet_bars, src, dst): (k, src) for k, (src, dst) in enumerate(todo)}
+        done = as_completed(futures)
+        if not args.quiet:
+            from tqdm import tqdm
+
+            done = tqdm(done, total=len(futures), desc=f"{desc} (-j {jobs})", unit="file", file=sys.stderr)
+        for future in done:
+            k, src = futures[future]
+            try:
+                results[k] = future.result()
+            except (LicodecError, OSError, _Fail) as exc:
+                failure(src, exc)
+    except BaseException:
+        # Ctrl-C, SIGTERM or a failure without --keep-going: stop the workers (each removes
+        # the temporary file it was writing, as a single process does)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list((pool._processes or {}).values()):
+            proc.terminate()
+        raise
+    pool.shutdown()
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGTERM, _interrupt)  # a stopped worker cleans up like the CLI does
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
 
 
 def _progress(items, quiet: bool, desc: str):
@@ -100,12 +151,15 @@ def _progress(items, quiet: bool, desc: str):
     return tqdm(items, desc=desc, unit="file", file=sys.stderr)
 
 
-class _SearchBar:
-    """``progress(i, n)`` of an encoder's latent search (--effort): a bar on standard error
-    once the search has run a second, gone when it ends."""
+class _ProgressBar:
+    """``progress(i, n)`` of one encode or decode (the steps of a large image's transforms, an
+    encoder's search): a bar on standard error once it has run a second, gone when it ends."""
 
-    def __init__(self, quiet: bool, name: str) -> None:
-        self.quiet, self.name, self.bar, self.t0 = quiet, name, None, None
+    def __init__(self, args, name: str, what: str) -> None:
+        import time
+
+        quiet = args.quiet or not getattr(args, "bars", True)  # -j N: no bar per file
+        self.quiet, self.name, self.what, self.bar, self.t0 = quiet, name, what, None, time.monotonic()
 
     def __call__(self, i: int, n: int) -> None:
         import time
@@ -113,12 +167,10 @@ class _SearchBar:
         if self.quiet:
             return
         now = time.monotonic()
-        if self.t0 is None or i == 1:
-            self.t0 = now
         if self.bar is None and now - self.t0 > 1.0 and i < n:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=n, initial=i, desc=f"{self.name}: effort", unit="it", file=sys.stderr, leave=False)
+            self.bar = tqdm(total=n, initial=i, desc=f"{self.name}: {self.what}", unit="step", file=sys.stderr, leave=False)
         elif self.bar is not None:
             self.bar.update(i - self.bar.n)
         if i == n and self.bar is not None:
@@ -194,7 +246,7 @@ def cmd_compress(args) -> int:
             data = _to_target(api, read_bytes(src), target, api.resolve_model(args.model), args, src)
         else:
             data = api.compress_image_file_bytes(read_bytes(src), args.quality, api.resolve_model(args.model), drop_alpha=args.drop_alpha,
-                                                 metadata=args.metadata, effort=args.effort, progress=_SearchBar(args.quiet, "stdin" if src == STDIO else src),
+                                                 metadata=args.metadata, effort=args.effort, progress=_ProgressBar(args, "stdin" if src == STDIO else src, "encode"),
                                                  max_pixels=args.max_pixels)
         where = _write_piped(args, src, data, ".lic")
         if not args.quiet:
@@ -203,27 +255,31 @@ def cmd_compress(args) -> int:
         return 0
     files = _expand(args.inputs, IMAGE_SUFFIXES)
     outs = _outputs(files, args.output, ".lic")
-    codec = api.resolve_model(args.model)
-    totals = [0, 0]  # pixels, bytes
-
-    def one(src: Path, dst: Path) -> None:
-        if target is None:
-            api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha, metadata=args.metadata,
-                              effort=args.effort, progress=_SearchBar(args.quiet, src.name), max_pixels=args.max_pixels)
-        else:
-            _check_new(dst, args.force)
-            atomic_write(dst, _to_target(api, read_bytes(src), target, codec, args, str(src)))
-        n = dst.stat().st_size
-        inf = api.info(dst.read_bytes())
-        totals[0] += inf["width"] * inf["height"]
-        totals[1] += n
-        if not args.quiet and len(files) == 1:
-            print(f"{dst}: {inf['width']}x{inf['height']}, {n} bytes, {inf['bpp']:.4f} bpp")
-
-    rc = _batch(list(zip([f for f, _ in files], outs)), args, "compress", one)
-    if len(files) > 1 and not args.quiet and totals[0]:
-        print(f"{len(files)} files, {totals[1]} bytes, {8 * totals[1] / totals[0]:.4f} bpp overall")
+    api.resolve_model(args.model)  # a model that cannot load fails once, before any file
+    rc, done = _batch(list(zip([f for f, _ in files], outs)), args, "compress", _compress_one)
+    if not args.quiet and len(files) == 1 and done:
+        print(done[0][2])
+    pixels, size = sum(d[0] for d in done), sum(d[1] for d in done)
+    if len(files) > 1 and not args.quiet and pixels:
+        print(f"{len(done)} files, {size} bytes, {8 * size / pixels:.4f} bpp overall")
     return rc
+
+
+def _compress_one(args, src: Path, dst: Path) -> tuple[int, int, str]:
+    """One file of ``licodec compress`` -> (pixels, bytes, the line that describes the output)."""
+    from .codec import api
+
+    codec = api.resolve_model(args.model)
+    target = _target(args)
+    if target is None:
+        api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha, metadata=args.metadata,
+                          effort=args.effort, progress=_ProgressBar(args, src.name, "encode"), max_pixels=args.max_pixels)
+    else:
+        _check_new(dst, args.force)
+        atomic_write(dst, _to_target(api, read_bytes(src), target, codec, args, str(src)))
+    n = dst.stat().st_size
+    inf = api.info(dst.read_bytes())
+    return inf["width"] * inf["height"], n, f"{dst}: {inf['width']}x{inf['height']}, {n} bytes, {inf['bpp']:.4f} bpp"
 
 
 def _lossy_notice(suffix: str, args) -> None:
@@ -242,7 +298,8 @@ def cmd_decompress(args) -> int:
     if _piped(args):
         src = args.inputs[0]
         try:
-            image = api.decompress(read_bytes(src), codec, max_pixels=args.max_pixels)
+            image = api.decompress(read_bytes(src), codec, max_pixels=args.max_pixels,
+                                   progress=_ProgressBar(args, "stdin" if src == STDIO else src, "decode"))
         except (FormatError, CodecError) as exc:
             raise _Fail(f"{src if src != STDIO else 'stdin'}: {exc}") from None
         suffix = (Path(args.output).suffix if args.output not in (None, STDIO) else "") or ".png"
@@ -254,13 +311,19 @@ def cmd_decompress(args) -> int:
 
     for dst in {o.suffix.lower() for o in outs}:
         _lossy_notice(dst, args)
+    rc, done = _batch(list(zip([f for f, _ in files], outs)), args, "decompress", _decompress_one)
+    if not args.quiet and len(files) == 1 and done:
+        print(done[0])
+    return rc
 
-    def one(src: Path, dst: Path) -> None:
-        api.decompress_file(src, dst, model=codec, force=args.force, out_quality=args.out_quality, max_pixels=args.max_pixels)
-        if not args.quiet and len(files) == 1:
-            print(f"{dst}")
 
-    return _batch(list(zip([f for f, _ in files], outs)), args, "decompress", one)
+def _decompress_one(args, src: Path, dst: Path) -> str:
+    from .codec import api
+
+    codec = api.resolve_model(args.model) if args.model else None
+    api.decompress_file(src, dst, model=codec, force=args.force, out_quality=args.out_quality, max_pixels=args.max_pixels,
+                        progress=_ProgressBar(args, src.name, "decode"))
+    return str(dst)
 
 
 def cmd_info(args) -> int:
@@ -336,6 +399,8 @@ def _batch_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, metavar="N", help="threads for the transforms (default: the cores not busy now); the entropy coding uses one")
     p.add_argument("--keep-going", action="store_true", help="with several inputs: report a file that fails and go on (exit status 1 at the end)")
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume an interrupted batch)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="code N files at once, in N processes of one thread each (default 1: one process, --threads threads)")
 
 
 def build_parser() -> argparse.ArgumentParser:

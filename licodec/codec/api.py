@@ -21,7 +21,7 @@ from ..models import CompressionModel
 from . import container
 from .container import Header
 from .image import from_rgb, image_metadata, read_image, to_rgb
-from .model_codec import ModelCodec
+from .model_codec import ModelCodec, ProgressSteps, band_count
 
 __all__ = ["compress", "decompress", "compress_file", "decompress_file", "info", "resolve_model", "CodecError"]
 
@@ -84,8 +84,15 @@ def _pad(arr: np.ndarray) -> torch.Tensor:
 
 
 def to_uint8(x_hat: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) float in [0, 1] -> (H, W, 3) uint8, round half to even."""
-    return torch.round(x_hat[0].clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    """(1, 3, H, W) float in [0, 1] -> (H, W, 3) uint8, round half to even (in bands of rows:
+    no full-size float temporaries)."""
+    _, _, h, w = x_hat.shape
+    out = np.empty((h, w, 3), np.uint8)
+    rows = max(1, (1 << 20) // max(1, w))
+    for a in range(0, h, rows):
+        band = torch.round(x_hat[0, :, a : a + rows].clamp(0, 1) * 255).to(torch.uint8)
+        out[a : a + rows] = band.permute(1, 2, 0).numpy()
+    return out
 
 
 def compress(image, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all", effort: int = 0,
@@ -97,7 +104,8 @@ def compress(image, quality: float | None = None, model=None, *, drop_alpha: boo
     ``metadata``: which of a PIL image's ICC profile, EXIF and XMP blocks the file carries
     ("all", "icc", "exif", "none"; decoding gives them back in the image's ``info``);
     ``effort``: 0 (g_a's latents, the fastest) .. 5 (the longest search for smaller files at the
-    same quality, see :mod:`licodec.codec.effort`), ``progress(i, n)`` called during the search;
+    same quality, see :mod:`licodec.codec.effort`); ``progress(i, n)``: i of n steps done (g_a's
+    bands on large images, the search's iterations, the coding);
     ``max_pixels``: larger images are refused (an image file's from its header, before decoding).
     """
     return _compress_array(*_image_input(image, drop_alpha, metadata, max_pixels), quality, model, effort, progress)
@@ -181,9 +189,12 @@ def decode_latents(data: bytes, model=None, max_pixels: int = container.MAX_PIXE
     return y_hat, header, codec
 
 
-def _decode(data: bytes, model=None, max_pixels: int = container.MAX_PIXELS) -> tuple[np.ndarray, Header, ModelCodec]:
+def _decode(data: bytes, model=None, max_pixels: int = container.MAX_PIXELS,
+            progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, Header, ModelCodec]:
     y_hat, header, codec = decode_latents(data, model, max_pixels)
-    x_hat = codec.synthesize(y_hat, header.quality)
+    steps = ProgressSteps(progress, 1 + band_count(16 * y_hat.shape[1], 16 * y_hat.shape[2]))
+    steps.one()
+    x_hat = codec.synthesize(y_hat, header.quality, progress=steps.one)
     arr = to_uint8(x_hat)[: header.height, : header.width]
     return arr, header, codec
 
@@ -201,12 +212,14 @@ def _model_for(name: str, weights_id: bytes, model) -> ModelCodec:
         raise CodecError(str(exc)) from None
 
 
-def decompress(data: bytes, model=None, as_array: bool = False, max_pixels: int = container.MAX_PIXELS):
+def decompress(data: bytes, model=None, as_array: bool = False, max_pixels: int = container.MAX_PIXELS,
+               progress: Callable[[int, int], None] | None = None):
     """Decode .lic bytes -> PIL image (RGB or L; the file's ICC profile, EXIF and XMP in its
     ``info`` as "icc_profile", "exif", "xmp"), or a uint8 (H, W, 3) array with ``as_array``.
     A file of more than ``max_pixels`` pixels (default 2**26, 67 Mpixel) is refused from its
-    header, before anything is allocated."""
-    arr, header, _ = _decode(data, model, max_pixels)
+    header, before anything is allocated. ``progress(i, n)``: i of n steps done (the entropy
+    decoding, then g_s's bands on large images)."""
+    arr, header, _ = _decode(data, model, max_pixels, progress)
     if as_array:
         return arr
     image = from_rgb(arr, header.colour)
@@ -279,7 +292,7 @@ read_file = read_bytes
 
 
 def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, model=None, *, force: bool = False, out_quality: int = 95,
-                    max_pixels: int = container.MAX_PIXELS) -> Path:
+                    max_pixels: int = container.MAX_PIXELS, progress: Callable[[int, int], None] | None = None) -> Path:
     """.lic file -> image file (PNG unless the suffix says otherwise; JPEG or WebP re-encode
     lossily at ``out_quality``), written atomically."""
     src = Path(src)
@@ -287,7 +300,7 @@ def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None
     _check_output(src, dst, force)
     data = read_file(src)
     try:
-        image = decompress(data, model, max_pixels=max_pixels)
+        image = decompress(data, model, max_pixels=max_pixels, progress=progress)
     except (FormatError, CodecError) as exc:
         raise type(exc)(f"{src}: {exc}") from None
     _atomic_write(dst, image=image, out_quality=out_quality)

@@ -33,6 +33,50 @@ from .rangecoder import TableCoder
 
 __all__ = ["ModelCodec"]
 
+#: Above this many pixels (halo included) the transforms run on bands of latent rows, so that
+#: their memory grows with the image's width and not its area: g_a's first layer alone holds
+#: 192 bytes per pixel (4.6 GB for a 24-Mpixel photo); a band of this size needs ~0.5 GB.
+BAND_PIXELS = 1 << 21
+#: Latent rows of context above and below each band: g_a's and g_s's reach is 2 rows (four
+#: 5x5 layers of stride 2: y row i sees pixel rows 16i-30 .. 16i+30, and pixel row p depends on
+#: y rows p/16 +- 1.9), so a band's rows are computed from exactly the inputs of the whole image.
+HALO = 2
+
+
+def band_rows(width: int) -> int:
+    """Latent rows per band for an image ``width`` pixels wide (padded to 16)."""
+    return max(1, BAND_PIXELS // (16 * max(1, width)) - 2 * HALO)
+
+
+def in_bands(transform: Callable[[Tensor], Tensor], x: Tensor, rows: int, scale_in: int, scale_out: int,
+             done: Callable[[], None] | None = None) -> Tensor:
+    """``transform`` (a stack of stride-2 5x5 layers, g_a or g_s) applied to x (1, C, R*scale_in, W)
+    in bands of ``rows`` latent rows, each computed with HALO latent rows of its neighbours and
+    cropped: (1, C', R*scale_out, W') as ``transform(x)`` (R latent rows; scale 16 on the pixel
+    side, 1 on the latent side). ``done()`` after each band."""
+    n = x.shape[2] // scale_in
+    if rows >= n:
+        out = transform(x)
+        if done is not None:
+            done()
+        return out
+    out = None
+    for a in range(0, n, rows):
+        b = min(n, a + rows)
+        a0, b0 = max(0, a - HALO), min(n, b + HALO)
+        part = transform(x[:, :, a0 * scale_in : b0 * scale_in])[:, :, (a - a0) * scale_out : (b - a0) * scale_out]
+        if out is None:
+            out = part.new_empty((part.shape[0], part.shape[1], n * scale_out, part.shape[3]))
+        out[:, :, a * scale_out : b * scale_out] = part
+        if done is not None:
+            done()
+    return out
+
+
+def band_count(height: int, width: int) -> int:
+    """How many bands the transforms of a ``height`` x ``width`` image (padded to 16) run in."""
+    rows = band_rows(width)
+    return -(-(height // 16) // rows)
 
 
 class ModelCodec:
@@ -119,26 +163,30 @@ class ModelCodec:
 
         With ``estimate`` (a list), the ideal code length in bits of each stream's symbols
         under the coding tables is appended to it. ``effort`` > 0 searches the latents for
-        R + λ·D first (latent_search.py; ``size``: the image's own (h, w) in the padded x,
-        ``progress(i, n)`` after each iteration); the coding after it is the same.
+        R + λ·D first (latent_search.py; ``size``: the image's own (h, w) in the padded x);
+        the coding after it is the same. ``progress(i, n)``: i of n steps done (g_a's bands,
+        the search's iterations, the coding), called after each.
         """
+        from .effort import iterations
+
         measure = estimate is not None
         model = self.model
         q = self._q(quality)
+        steps = ProgressSteps(progress, band_count(x.shape[2], x.shape[3]) + iterations(effort) + 1)
         with torch.inference_mode(), stages("g_a"):
-            y = model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous()
+            y = in_bands(model.g_a, x.contiguous(memory_format=torch.channels_last), band_rows(x.shape[3]), 16, 1, steps.one).contiguous()
             if q is not None:
                 y = y * model.gain.gains(q)[0]
         z = None
         if effort:
-            from .effort import iterations
             from .latent_search import search_latents
 
             with stages("effort"):
-                y, z = search_latents(model, x, y.clone(), q, iterations(effort), size=size, progress=progress, lam=self._fixed_lambda(q))
+                y, z = search_latents(model, x, y.clone(), q, iterations(effort), size=size, progress=steps.one, lam=self._fixed_lambda(q))
         with torch.inference_mode(), _coding_threads():
             extra = {} if z is None else {"z": z[0]}
             streams, y_hat, bits = self.latent.encode(y[0], stages, measure, **extra)
+        steps.one()
         if measure:
             estimate.extend(bits)
         return streams, y_hat
@@ -165,15 +213,30 @@ class ModelCodec:
             return self.latent.decode(streams, (self.model.M, h, w), stages)
 
     @torch.inference_mode()
-    def synthesize(self, y_hat: Tensor, quality: float | None = None, stages: Stages = Stages()) -> Tensor:
-        """y_hat (M, h, w) fixed point -> x_hat (1, 3, 16h, 16w) float32, unclipped."""
+    def synthesize(self, y_hat: Tensor, quality: float | None = None, stages: Stages = Stages(),
+                   progress: Callable[[], None] | None = None) -> Tensor:
+        """y_hat (M, h, w) fixed point -> x_hat (1, 3, 16h, 16w) float32, unclipped; g_s in bands
+        of rows on large images (the same values); ``progress()`` after each band."""
         with stages("g_s"):
             y = (y_hat.to(torch.float64) * (1.0 / ONE)).float()[None]
             q = self._q(quality)
             if q is not None:
                 _, inv_gain = self.model.gain.gains(q)
                 y = y * inv_gain
-            return _synthesis(self.model.g_s, y.contiguous(memory_format=torch.channels_last)).contiguous()
+            y = y.contiguous(memory_format=torch.channels_last)
+            return in_bands(lambda t: _synthesis(self.model.g_s, t), y, band_rows(16 * y.shape[3]), 1, 16, progress).contiguous()
+
+
+class ProgressSteps:
+    """Counts the steps of one encode or decode for ``progress(i, n)``: ``one()`` after each."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def one(self, *_) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
 
 @contextmanager

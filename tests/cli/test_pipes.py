@@ -112,3 +112,26 @@ def test_a_jpeg_output_says_it_is_lossy_and_takes_a_quality(tmp_path, capsys):
     assert sizes[30] < sizes[95]
     assert main(["decompress", str(tmp_path / "a.lic"), "-o", str(tmp_path / "out.png")]) == 0
     assert "lossily" not in capsys.readouterr().err
+
+
+def test_parallel_jobs_write_what_one_process_writes(tmp_path, capsys):
+    """-j N: N worker processes of one thread; the same files (sub-folders kept), --keep-going's
+    report, and decoding in parallel too."""
+    src = tmp_path / "shots"
+    (src / "sub").mkdir(parents=True)
+    for k in range(3):
+        _png(src / ("sub" if k else "") / f"{k}.png", seed=k)
+    (src / "broken.png").write_bytes(b"not a png")
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    assert main(["compress", str(src), "-o", str(serial), "--keep-going", "--quiet"]) == 1
+    assert main(["compress", str(src), "-o", str(parallel), "--keep-going", "--quiet", "-j", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("1 of 4 files failed") == 2 and "broken.png" in err
+    files = sorted(p.relative_to(serial) for p in serial.rglob("*.lic"))
+    assert len(files) == 3 and files == sorted(p.relative_to(parallel) for p in parallel.rglob("*.lic"))
+    assert all((serial / f).read_bytes() == (parallel / f).read_bytes() for f in files)
+    assert main(["decompress", str(parallel), "-o", str(tmp_path / "png"), "-j", "3", "--quiet"]) == 0
+    assert main(["decompress", str(serial / files[0]), "-o", str(tmp_path / "one.png"), "--quiet"]) == 0
+    assert (tmp_path / "png" / files[0].with_suffix(".png")).read_bytes() == (tmp_path / "one.png").read_bytes()
+    assert main(["compress", str(src), "-o", str(tmp_path / "x"), "-j", "0"]) == 1
+    assert "-j N needs N >= 1" in capsys.readouterr().err
