@@ -136,6 +136,7 @@ def _in_workers(todo, args, desc: str, code_one, jobs: int, results: dict, failu
 
 
 def _worker_init() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"  # before torch starts in this process
     import torch
 
     torch.set_num_threads(1)
@@ -387,9 +388,20 @@ def _free_cores() -> int:
     return max(1, min(cores, cores - (running - 1)))
 
 
+def _start_threads(args) -> None:
+    """--threads N, else as many threads as there are free cores now (on a machine whose other
+    core is busy, two threads made g_a and g_s slower than one, docs/speed.md), decided before
+    torch starts: its OpenMP pool starts with that many threads (OMP_NUM_THREADS, unless the
+    caller set it), so a loaded machine pays for no idle thread."""
+    if args.threads is not None and args.threads < 1:
+        raise _Fail("--threads N needs N >= 1")
+    if args.threads is None:
+        args.threads = _free_cores()
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+
+
 def _set_threads(args) -> None:
-    """--threads N, else as many threads as there are free cores: on a machine whose other
-    core is busy, two threads made g_a and g_s slower than one (docs/speed.md)."""
     import torch
 
     torch.set_num_threads(args.threads or _free_cores())
@@ -497,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("always")
         warnings.showwarning = lambda message, category, *a, **k: print(f"licodec: notice: {message}", file=sys.stderr)
         try:
+            if hasattr(args, "threads"):
+                _start_threads(args)
             return args.func(args)
         except KeyboardInterrupt:
             print("licodec: interrupted", file=sys.stderr)
