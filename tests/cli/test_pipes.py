@@ -135,3 +135,17 @@ def test_parallel_jobs_write_what_one_process_writes(tmp_path, capsys):
     assert (tmp_path / "png" / files[0].with_suffix(".png")).read_bytes() == (tmp_path / "one.png").read_bytes()
     assert main(["compress", str(src), "-o", str(tmp_path / "x"), "-j", "0"]) == 1
     assert "-j N needs N >= 1" in capsys.readouterr().err
+
+
+def test_threads_are_decided_before_torch_starts(tmp_path):
+    """torch's thread pool starts with the run's threads (OMP_NUM_THREADS, unless the caller
+    set it): a loaded machine pays for no idle thread."""
+    import os
+
+    src = _png(tmp_path / "a.png")
+    code = ("import os, sys; from licodec.cli import main; rc = main(['compress', sys.argv[1], '-o', sys.argv[2], '--threads', '1', '--quiet']); "
+            "import torch; print(rc, os.environ.get('OMP_NUM_THREADS'), torch.get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    r = subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "a.lic")], capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
+    assert r.stdout.split() == ["0", "1", "1"], r.stdout + r.stderr
+    assert main(["compress", str(src), "-o", str(tmp_path / "b.lic"), "--threads", "0"]) == 1
