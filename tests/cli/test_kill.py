@@ -1,5 +1,6 @@
-"""Interrupted folder runs: killing `licodec compress` / `decompress` at random moments (SIGINT,
-SIGTERM, SIGKILL) never leaves a partial file under a final name and never touches an input.
+"""Interrupted folder runs: killing `licodec compress` / `decompress` (one process, or -j 2) at
+random moments (SIGINT, SIGTERM, SIGKILL) never leaves a partial file under a final name and
+never touches an input.
 
 Slow (each kill point starts a process that imports torch): `pytest -m slow tests/cli/test_kill.py`.
 """
@@ -76,6 +77,8 @@ def test_random_kills_leave_no_partial_output(tmp_path):
             args = ["compress", str(src), "-o", str(out), "--quiet"]
         else:
             args = ["decompress", str(lic), "-o", str(out), "--quiet"]
+        if k % 4 >= 2:  # every other run of each command in two worker processes (-j 2)
+            args += ["-j", "2"]
         _run_and_kill(args, rng.uniform(0.3, 1.2) * full_run, rng.choice(SIGNALS))
         if out.exists():
             whole += _check_outputs(out)
