@@ -79,8 +79,6 @@ def _batch(pairs: list[tuple[Path, Path]], args, desc: str, code_one) -> tuple[i
     if getattr(args, "jobs", 1) < 1:
         raise _Fail("-j N needs N >= 1")
     todo = [(src, dst) for src, dst in pairs if not (args.skip_existing and dst.exists())]
-    for _, dst in todo:
-        dst.parent.mkdir(parents=True, exist_ok=True)
     jobs = min(getattr(args, "jobs", 1) or 1, len(todo))
     results: dict[int, object] = {}
     failed = []
@@ -93,6 +91,7 @@ def _batch(pairs: list[tuple[Path, Path]], args, desc: str, code_one) -> tuple[i
 
     if jobs <= 1:
         for k, (src, dst) in enumerate(_progress(todo, args.quiet, desc)):
+            dst.parent.mkdir(parents=True, exist_ok=True)
             try:
                 results[k] = code_one(args, src, dst)
             except (LicodecError, OSError) as exc:
@@ -113,6 +112,8 @@ def _in_workers(todo, args, desc: str, code_one, jobs: int, results: dict, failu
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
     quiet_bars = argparse.Namespace(**{**vars(args), "bars": False})  # one bar, of files, for the whole run
     try:
+        for _, dst in todo:
+            dst.parent.mkdir(parents=True, exist_ok=True)
         futures = {pool.submit(code_one, quiet_bars, src, dst): (k, src) for k, (src, dst) in enumerate(todo)}
         done = as_completed(futures)
         if not args.quiet:
@@ -129,7 +130,7 @@ def _in_workers(todo, args, desc: str, code_one, jobs: int, results: dict, failu
         # Ctrl-C, SIGTERM or a failure without --keep-going: stop the workers (each removes
         # the temporary file it was writing, as a single process does)
         pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list((pool._processes or {}).values()):
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):  # the executor has no public terminate
             proc.terminate()
         raise
     pool.shutdown()

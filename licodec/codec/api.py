@@ -151,7 +151,7 @@ def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, m
 def _encode(arr: np.ndarray, colour: str, quality, model, metadata: dict[str, bytes], effort: int = 0,
             progress: Callable[[int, int], None] | None = None) -> tuple[bytes, torch.Tensor, float | None]:
     """(.lic bytes, y_hat, the quality the file stores)."""
-    from .effort import iterations
+    from .effort import check_size, iterations
 
     iterations(effort)  # an effort out of range fails before any work
     codec = resolve_model(model)
@@ -159,6 +159,7 @@ def _encode(arr: np.ndarray, colour: str, quality, model, metadata: dict[str, by
     h, w = arr.shape[:2]
     if h > 65535 or w > 65535:
         raise InputError(f"image of {w}x{h} pixels is larger than the format allows (sides <= 65535)")
+    check_size(effort, (h + -h % MULTIPLE) * (w + -w % MULTIPLE))
     streams, y_hat = codec.encode(_pad(arr), q, effort=effort, size=(h, w), progress=progress)
     return container.pack(Header(codec.name, codec.weights_id, w, h, colour, q, streams, dict(metadata))), y_hat, q
 

@@ -4,12 +4,25 @@ Light (no torch): the command line reads the levels for its help.
 """
 from __future__ import annotations
 
-__all__ = ["EFFORT_ITERATIONS", "MAX_EFFORT", "EFFORT_HELP", "iterations"]
+__all__ = ["EFFORT_ITERATIONS", "MAX_EFFORT", "EFFORT_HELP", "EFFORT_MAX_PIXELS", "iterations", "check_size"]
 
 EFFORT_ITERATIONS = (0, 3, 6, 10, 15, 20)
 """Adam iterations of the latent search at each effort level 0 .. 5 (0: g_a's latents as they are)."""
 MAX_EFFORT = len(EFFORT_ITERATIONS) - 1
 EFFORT_HELP = "each search iteration costs about 1.3 times an effort-0 encode (iterations per level: " + ", ".join(map(str, EFFORT_ITERATIONS)) + ")"
+
+
+EFFORT_MAX_PIXELS = 1 << 22
+"""Largest image (padded pixels) a search takes: it holds g_s's activations for the gradient,
+~1.7 kB a pixel (a 768×512 image: 0.59 GB at effort 0, 1.25 GB at effort 1), ~7 GB here."""
+
+
+def check_size(effort: int, pixels: int) -> None:
+    """Refuse a search of an image too large for it, before any work."""
+    from ..errors import CodecError
+
+    if effort and pixels > EFFORT_MAX_PIXELS:
+        raise CodecError(f"--effort searches hold ~1.7 kB a pixel: images above {EFFORT_MAX_PIXELS:,} pixels are coded with effort 0 only")
 
 
 def iterations(effort: int) -> int:

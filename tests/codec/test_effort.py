@@ -111,3 +111,16 @@ def test_fixed_rate_models_use_their_cards_lambda(image):
     codec.card["training"] = {"lmbda": 0.01, "metric": "mse"}
     data = licodec.compress(image, model=codec, effort=1)
     assert licodec.decompress(data, model=codec, as_array=True).shape == image.shape
+
+
+def test_effort_refuses_images_too_large_for_a_search(monkeypatch):
+    """A search holds g_s's activations for the gradient: above EFFORT_MAX_PIXELS it is one
+    clear error before any work (effort 0 still codes the image)."""
+    from licodec.codec import effort as effort_module
+    from licodec.errors import CodecError
+
+    monkeypatch.setattr(effort_module, "EFFORT_MAX_PIXELS", 32 * 32)
+    img = np.zeros((20, 40, 3), np.uint8)  # padded 32 x 48
+    with pytest.raises(CodecError, match="effort 0 only"):
+        licodec.compress(img, quality=3, effort=1)
+    assert licodec.compress(img, quality=3, effort=0)
