@@ -2,6 +2,7 @@
 
     pip install atheris
     python tools/fuzz.py --seconds 600            # or --runs N; corpus and crashes under tests/fuzz/
+    python tools/fuzz.py --leak-check 7 --plain   # memory over repeated passes of the corpus
 
 Every input must end in an image or a ``LicodecError`` within the per-input time limit
 (``-timeout``) and memory limit (``-rss_limit_mb``): anything else is a crash, which
@@ -127,6 +128,22 @@ def mutate(data: bytes, max_size: int, seed: int) -> bytes:
     return with_crc(atheris.Mutate(data[:-4], max(max_size - 4, 1)))
 
 
+def leak_check(target, files: list[Path], passes: int) -> int:
+    """Resident memory after each pass over the corpus: flat if decoding leaks nothing."""
+    import time
+
+    inputs = [f.read_bytes() for f in files]
+    t0, n = time.monotonic(), 0
+    for p in range(passes):
+        for data in inputs:
+            target(data)
+            n += 1
+        with open("/proc/self/statm") as fh:
+            rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        print(f"pass {p + 1}: {n} inputs, resident {rss:.0f} MiB, {n / (time.monotonic() - t0):.0f} inputs/s", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=int, help="fuzz this long")
@@ -135,14 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=int, default=10, help="seconds per input before it counts as a hang")
     ap.add_argument("--rss-mb", type=int, default=3072, help="memory limit")
     ap.add_argument("--replay", nargs="*", help="run these files through the target once (regression inputs) and exit")
+    ap.add_argument("--leak-check", type=int, metavar="PASSES",
+                    help="run the corpus through the target PASSES times, printing the resident memory after each pass, and exit")
+    ap.add_argument("--plain", action="store_true", help="with --leak-check: licodec not instrumented for coverage")
     args, rest = ap.parse_known_args(argv)
 
     import atheris
 
-    with atheris.instrument_imports(include=["licodec"]):
-        import licodec  # noqa: F401
-        from licodec.codec import api, container, engine, fixed, latent_codecs, mixture, rangecoder  # noqa: F401
+    if not (args.leak_check and args.plain):
+        with atheris.instrument_imports(include=["licodec"]):
+            import licodec  # noqa: F401
+            from licodec.codec import api, container, engine, fixed, latent_codecs, mixture, rangecoder  # noqa: F401
     target = make_target()
+    if args.leak_check:
+        return leak_check(target, sorted(Path(args.corpus).glob("*")), args.leak_check)
     if args.replay is not None:
         for f in args.replay:
             target(Path(f).read_bytes())
