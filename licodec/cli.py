@@ -405,7 +405,7 @@ def _start_threads(args) -> None:
 def _set_threads(args) -> None:
     import torch
 
-    torch.set_num_threads(args.threads or _free_cores())
+    torch.set_num_threads(args.threads)  # decided by _start_threads
 
 
 def _batch_flags(p: argparse.ArgumentParser) -> None:
