@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Train on a lent GPU machine (the device tool); run from the checkout's root.
 #
-# The lease, in three back-to-back calls (docs/training.md, "Training on a lent GPU machine"):
-#   1. tools/gpu_train.sh bench                    carry .gpu/train/p1 .gpu/val .gpu/exact .whl:
-#                                                  stage, set up, time the step (benchmarks/bench_train.py)
-#   2. tools/gpu_train.sh start SECONDS [flags]    carry .gpu/train/p2: stage, start the run in the
-#                                                  background (setsid) for <= SECONDS, then check
-#                                                  cross-machine exactness while it trains
-#   3. tools/gpu_train.sh finish SECONDS [flags]   wait for the run, continue it <= SECONDS at a tenth
-#                                                  of the learning rate (the anneal), export float16,
-#                                                  send it back in parts with the logs
+# The lease, in back-to-back calls (docs/training.md, "Training on a lent GPU machine"):
+#   (0. tools/gpu_train.sh stage                   carry .gpu/train/pK: one more part of the photos
+#                                                  staged before the run starts; repeat per part)
+#   1. tools/gpu_train.sh start SECONDS --anneal-seconds A [flags]
+#                                                  carry .gpu/train/p1 .gpu/val .gpu/exact .whl:
+#                                                  stage, start the run in the background (setsid);
+#                                                  it trains SECONDS (setup included), its last A
+#                                                  seconds at a tenth of the learning rate (the
+#                                                  anneal, same process: no second start or
+#                                                  compile), then checks cross-machine exactness
+#   2. tools/gpu_train.sh collect [SECONDS]        wait for the run, export float16, send it back
+#                                                  in parts with the logs
 # Other verbs:
+#   tools/gpu_train.sh bench                       stage, time the step (benchmarks/bench_train.py)
+#   tools/gpu_train.sh finish SECONDS [flags]      wait for the run, continue it <= SECONDS (e.g. at
+#                                                  --lr 1e-5: an anneal in a second process), export, send
 #   tools/gpu_train.sh stage                       stage the carried parts, nothing else
 #   tools/gpu_train.sh SECONDS [flags]             stage, train <= SECONDS in the foreground, export, send
 #   MODELS="mbt2018 bmshj2018-hyperprior ..." tools/gpu_train.sh SECONDS [flags]   several architectures at once
@@ -66,15 +72,17 @@ stage() {  # copy what this call carried to $D; install carried wheels; build th
 run_model() {  # run_model MODEL SECONDS [flags]: one run, <= SECONDS; continues the run folder's checkpoint if any
     local m=$1 secs=$2 t0 rc left; shift 2
     t0=$(date +%s)
-    timeout -s TERM "$secs" python3 -m licodec.train --data "$D/train" --val "$D/val" --cache-dir "$D/cache" \
-        --no-progress --model "$m" --out "$D/run-$m" --resume $SPEED_FLAGS "$@" >> "$D/train-$m.log" 2>&1
+    # --time-limit: the run checkpoints and stops itself (with --anneal-seconds A, its last A
+    # seconds at a tenth of the rate); timeout is the backstop
+    timeout -s TERM $((secs + 60)) python3 -m licodec.train --data "$D/train" --val "$D/val" --cache-dir "$D/cache" \
+        --no-progress --model "$m" --out "$D/run-$m" --resume $SPEED_FLAGS --time-limit "$secs" "$@" >> "$D/train-$m.log" 2>&1
     rc=$?
     left=$((secs - $(date +%s) + t0))
     if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -n "$SPEED_FLAGS" ] && [ $left -gt 5 ] && [ ! -f "$D/stop" ]; then
         # plan B: a fast step that fails falls back to the plain one for the time left
         echo "== $m: exit $rc with SPEED_FLAGS ($SPEED_FLAGS); plan B: without them, ${left}s" | tee -a "$D/train-$m.log"
-        timeout -s TERM "$left" python3 -m licodec.train --data "$D/train" --val "$D/val" --cache-dir "$D/cache" \
-            --no-progress --model "$m" --out "$D/run-$m" --resume "$@" >> "$D/train-$m.log" 2>&1
+        timeout -s TERM $((left + 60)) python3 -m licodec.train --data "$D/train" --val "$D/val" --cache-dir "$D/cache" \
+            --no-progress --model "$m" --out "$D/run-$m" --resume --time-limit "$left" "$@" >> "$D/train-$m.log" 2>&1
     fi
 }
 
@@ -147,16 +155,19 @@ finish)
     train "$secs" "$@"
     export_send
     ;;
-dry)  # the lease path on this machine's CPU with tiny data: stage, start, finish, reassemble, check
+dry)  # the lease path on this machine's CPU with tiny data: stage, start (with the anneal), collect, reassemble, check
     set -e
     W=$(mktemp -d); export GPU_DATA=$W/data OUT=$W/out; mkdir -p "$OUT"
     python3 -c "import sys; sys.path.insert(0, '.'); from tests.train.conftest import write_images; from pathlib import Path; write_images(Path(sys.argv[1]), count=8); write_images(Path(sys.argv[2]), count=2, seed=99)" "$W/.gpu/train/p1" "$W/.gpu/val"
     R=$PWD; cd "$W"; ln -s "$R/licodec" licodec; ln -s "$R/tools" tools
     mkdir -p "$GPU_DATA"; touch "$GPU_DATA/built"
-    small="-N 16 -M 16 --crop 64 --batch 2 --device cpu --threads 1 --val-images 2 --val-every 5 --log-every 5 --holdout 0"
+    small="-N 16 -M 16 --crop 64 --batch 2 --device cpu --threads 1 --val-images 2 --val-every 5 --log-every 5 --holdout 0 --warmup 0"
     # DRY_SPEED_FLAGS: the fast-step flags to try (default none; e.g. "--channels-last --device-data")
-    WATCH=2 SPEED_FLAGS=${DRY_SPEED_FLAGS-} "$R/tools/gpu_train.sh" start 25 --lr 1e-3 --steps 100000 $small
-    SPEED_FLAGS=${DRY_SPEED_FLAGS-} "$R/tools/gpu_train.sh" finish 12 --lr 1e-4 --steps 100000 $small
+    WATCH=2 SPEED_FLAGS=${DRY_SPEED_FLAGS-} "$R/tools/gpu_train.sh" start 25 --anneal-seconds 8 --lr 1e-3 --steps 100000 $small
+    SPEED_FLAGS=${DRY_SPEED_FLAGS-} "$R/tools/gpu_train.sh" collect 120
+    { grep -q "annealing at step" "$GPU_DATA/train-mbt2018.log" && tail -n 1 "$GPU_DATA/run-mbt2018/train.csv" | grep -q ",0.0001,"; } \
+        || { echo "dry run: the run did not anneal"; exit 1; }
+    echo "dry run: annealed in the same run"
     cat "$OUT"/mbt2018.safetensors.part-* > "$W/mbt2018.safetensors"
     sha256sum "$W/mbt2018.safetensors" "$W/data/mbt2018.safetensors"
     cmp "$W/mbt2018.safetensors" "$W/data/mbt2018.safetensors" && echo "dry run: reassembled export identical"

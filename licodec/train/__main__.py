@@ -46,6 +46,11 @@ def build_parser(prog: str = "licodec train") -> argparse.ArgumentParser:
     ap.add_argument("--aux-lr", dest="aux_lr", type=float, help=f"learning rate of the quantile (aux) loss (default {d.aux_lr})")
     ap.add_argument("--warmup", type=int, help=f"linear warm-up steps (default {d.warmup})")
     ap.add_argument("--milestones", type=_ints, help="steps at which the learning rate drops 10x")
+    ap.add_argument("--time-limit", dest="time_limit", type=float, metavar="SECONDS",
+                    help="train this many seconds (from the start of the process's trainer, data caching and compilation included), then checkpoint and stop")
+    ap.add_argument("--anneal-seconds", dest="anneal_seconds", type=float, metavar="SECONDS",
+                    help="with --time-limit: the last SECONDS at a tenth of the learning rate (the anneal, in the same process; "
+                         "recorded as a milestone at the step it starts; none if a milestone already lowered the rate)")
     ap.add_argument("--ema", type=float, help="keep a moving average of the weights with this decay (e.g. 0.999), validate it beside them (val-ema.csv) and export it instead (default 0: none)")
     ap.add_argument("--clip", type=float, help=f"gradient-norm clip, 0 for none (default {d.clip})")
     ap.add_argument("--decoder-rounding", dest="decoder_rounding", choices=["noise", "ste"], help="g_s input in training: noisy y or straight-through rounded y")
@@ -91,8 +96,9 @@ def _load_config_file(path: str) -> dict:
     return settings
 
 
-# Settings of the machine rather than of the run: a resumed run does not inherit them.
-_MACHINE_SETTINGS = ("device", "threads", "progress", "compile", "channels_last", "device_data")
+# Settings of the machine (and of this process's time) rather than of the run: a resumed run
+# does not inherit them.
+_MACHINE_SETTINGS = ("device", "threads", "progress", "compile", "channels_last", "device_data", "time_limit", "anneal_seconds")
 
 
 def _checkpoint_settings(path: Path) -> dict:

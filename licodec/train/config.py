@@ -31,6 +31,8 @@ class TrainConfig:
     aux_lr: float = 1e-3
     warmup: int = 500
     milestones: list[int] = field(default_factory=list)  # lr × 0.1 at each of these steps
+    time_limit: float = 0.0  # seconds this process trains (from the trainer's start, setup included), then checkpoints and stops; 0: none
+    anneal_seconds: float = 0.0  # the last this many seconds of time_limit at a tenth of the learning rate (a milestone set when it starts)
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: none), validated beside them and exported instead
     clip: float = 1.0
     decoder_rounding: str = "noise"  # or "ste": straight-through rounding on g_s's input
@@ -73,6 +75,10 @@ class TrainConfig:
             raise ValueError("decoder_rounding must be 'noise' or 'ste'")
         if not 0 <= self.ema < 1:
             raise ValueError("ema must be in [0, 1): the decay of the weights' moving average (0: none)")
+        if self.time_limit < 0 or self.anneal_seconds < 0:
+            raise ValueError("time_limit and anneal_seconds must not be negative")
+        if self.anneal_seconds and not self.time_limit:
+            raise ValueError("anneal_seconds needs time_limit: the anneal is the end of the time limit")
         if self.batch < 1 or self.steps < 1:
             raise ValueError("batch and steps must be positive")
         if self.lmbda is not None and not self.lmbda > 0:

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -78,9 +79,11 @@ def _dist_info() -> tuple[int, int, int]:
 class Trainer:
     """Owns model, optimizers, data and the run folder; ``run()`` trains until ``steps``."""
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, resume: bool = False, clock=time.monotonic) -> None:
         cfg.validate()
         self.cfg = cfg
+        self.clock = clock  # seconds; what --time-limit counts (a test passes its own)
+        self.started = clock()
         self.rank, self.world, local_rank = _dist_info()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -422,6 +425,7 @@ class Trainer:
         done: list[list[float]] = []  # read back
         first_pending = self.step + 1
         clock = PauseClock()
+        annealed = False
         with StopSignals() as signals:
             while self.step < target:
                 stats = self.train_step(sync=sync)
@@ -439,7 +443,14 @@ class Trainer:
                 bar.update(1)
                 # Every rank must take the same decision (saving gathers RNG states): rank 0's
                 # clock decides, and a signal seen by any rank stops them all at this step.
-                due, stop = self._agree(time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60, signals.received)
+                elapsed = self.clock() - self.started
+                stop, due, anneal, over = self._agree(
+                    signals.received, time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60,
+                    bool(cfg.anneal_seconds) and elapsed >= cfg.time_limit - cfg.anneal_seconds and not annealed,
+                    bool(cfg.time_limit) and elapsed >= cfg.time_limit)
+                if anneal:
+                    annealed = True
+                    self._anneal()
                 log_now = self.step % cfg.log_every == 0 or self.step == target
                 val_now = bool(cfg.val_every) and self.step % cfg.val_every == 0
                 if pending and (log_now or val_now or due or stop or self.step == target):
@@ -458,23 +469,38 @@ class Trainer:
                 if val_now:
                     self._validate_and_log()
                     t_prev = time.monotonic()
-                if due or stop or self.step == target:
+                if due or stop or over or self.step == target:
                     self.save()
                     last_ckpt = time.monotonic()
                     t_prev = last_ckpt
                 if stop:
                     self.interrupted = int(signals.received or signal.SIGTERM)
                     break
+                if over:
+                    if self.rank == 0:
+                        print(f"licodec train: time limit ({cfg.time_limit:g} s) reached at step {self.step}; checkpoint saved", file=sys.stderr)
+                    break
         clock.close()
         bar.close()
 
-    def _agree(self, due: bool, signalled: int | None) -> tuple[bool, bool]:
-        """(rank 0's checkpoint decision, whether any rank was signalled), the same on every rank."""
+    def _agree(self, signalled: int | None, *decisions: bool) -> tuple[bool, ...]:
+        """(whether any rank was signalled, *rank 0's decisions), the same on every rank."""
         if self.world == 1:
-            return due, signalled is not None
-        flags = torch.tensor([float(due) if self.rank == 0 else 0.0, float(signalled is not None)], device=self.device)
+            return (signalled is not None, *decisions)
+        flags = torch.tensor([float(signalled is not None)] + [float(d) if self.rank == 0 else 0.0 for d in decisions], device=self.device)
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-        return bool(flags[0].item()), bool(flags[1].item())
+        return tuple(bool(v) for v in flags.tolist())
+
+    def _anneal(self) -> None:
+        """--anneal-seconds: the learning rate drops tenfold from this step on (a milestone, so
+        the checkpoint, a resume and the card's schedule keep it), unless a milestone already
+        lowered it (a resumed or restarted run does not anneal twice)."""
+        if any(self.step >= m for m in self.cfg.milestones):
+            return
+        self.cfg.milestones = sorted([*self.cfg.milestones, self.step])
+        if self.rank == 0:
+            print(f"licodec train: annealing at step {self.step}: learning rate {self.lr_at(self.step):g} "
+                  f"for the last {self.cfg.anneal_seconds:g} s", file=sys.stderr)
 
     def _validate_and_log(self) -> None:
         if not self.val_files:

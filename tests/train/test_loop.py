@@ -107,3 +107,41 @@ def test_moving_average_of_the_weights_is_kept_validated_and_exported(image_dir,
     ema_state = t.ema_model.state_dict()
     assert all(torch.equal(v.float(), ema_state[k].float()) for k, v in model.state_dict().items() if "quantiles" not in k)
     assert card["training"]["ema"] == 0.5 and card["validation"] == t.val_history_ema and card["validation_raw"] == t.val_history
+
+
+class _Ticks:
+    """A clock that advances one second each time it is read (once at start, once a step)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 1.0
+        return self.t
+
+
+def test_time_limit_anneals_for_its_last_seconds_then_checkpoints_and_stops(image_dir, tmp_path):
+    cfg = tiny_config(image_dir, tmp_path / "run", steps=100, time_limit=10, anneal_seconds=4)
+    t = Trainer(cfg, clock=_Ticks())
+    t.run()
+    # read k times after the start: elapsed k s after step k; the anneal begins once 6 s have passed
+    assert t.step == 10 and t.interrupted is None
+    assert t.cfg.milestones == [6]
+    with open(tmp_path / "run" / "train.csv") as f:
+        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+    assert lrs == pytest.approx([1e-3] * 6 + [1e-4] * 4)
+    saved = load_state(tmp_path / "run" / "checkpoint.safetensors")
+    assert saved["step"] == 10 and saved["config"]["milestones"] == [6]
+
+    # A restart (resumed from that checkpoint) with the same flags does not anneal again.
+    again = Trainer(tiny_config(image_dir, tmp_path / "run", steps=100, time_limit=5, anneal_seconds=4, milestones=[6]), resume=True, clock=_Ticks())
+    again.run()
+    assert again.step == 15 and again.cfg.milestones == [6]
+    assert again.lr_at(again.step) == pytest.approx(1e-4)
+
+
+def test_anneal_seconds_needs_a_time_limit(image_dir, tmp_path):
+    with pytest.raises(ValueError, match="time_limit"):
+        Trainer(tiny_config(image_dir, tmp_path / "run", anneal_seconds=4))
+    with pytest.raises(ValueError, match="negative"):
+        Trainer(tiny_config(image_dir, tmp_path / "run", time_limit=-1))
