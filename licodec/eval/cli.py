@@ -347,7 +347,9 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         images = _dataset_images(args.dataset, args.limit)
         quals = _parse_qualities(args.quality) or _default_qualities(args.model)
         out = Path(args.out)
-        name = args.name or (Path(str(args.model)).stem if args.model else "licodec")
+        from ..codec.zoo import default_name
+
+        name = args.name or (Path(str(args.model)).stem if args.model else (default_name() or "licodec"))
         crop = _parse_crop(args.crop)
         if args.report:  # validate before the long run
             codecs = _check_codecs(_parse_list(args.codecs))

@@ -142,11 +142,14 @@ def evaluate(
         c, d = default_codec_fns(model)
         compress, decompress = compress or c, decompress or d
     weights = None
+    model_str = str(model) if model is not None else "default"  # what was asked for, before it is resolved
     from licodec.codec import api  # noqa: PLC0415
 
     if compress is api.compress:  # licodec's own coding: record which weights were measured
         codec = api.resolve_model(model)
         weights = codec.weights_sha256
+        if model is None:
+            model_str = codec.name  # the default model, by its name
         model = codec  # resolved once: every image below codes with this codec
         decompress = given_decompress or default_codec_fns(codec)[1]
     paths = [Path(p) for p in images]
@@ -175,7 +178,6 @@ def evaluate(
     finally:
         if bar:
             bar.close()
-    model_str = str(model) if model is not None else "default"
     label = name or Path(model_str).stem
     return {
         "name": label,

@@ -72,3 +72,15 @@ def test_with_licodecs_own_codec_api(image_dir):
     from licodec.models.io import weights_hash
 
     assert doc["weights_sha256"] == weights_hash(model)
+
+
+def test_the_default_model_is_named_in_the_results(image_dir, monkeypatch):
+    """No model given: the default model codes, and the results name it (not an object's repr)."""
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parents[1] / "codec" / "fixtures" / "7a752fd"
+    monkeypatch.setenv("LICODEC_MODEL_PATH", str(fixtures))
+    monkeypatch.setenv("LICODEC_DEFAULT_MODEL", "mbt2018-tiny")
+    doc = rd.evaluate(sorted(image_dir.iterdir())[:1], [1], None, progress=False)
+    assert doc["model"] == doc["name"] == "mbt2018-tiny"
+    assert doc["description"].startswith("licodec mbt2018-tiny: ") and len(doc["weights_sha256"]) == 64
