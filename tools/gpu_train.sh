@@ -23,6 +23,10 @@
 #   MODELS="..." tools/gpu_train.sh start SECONDS [flags], then collect [SECONDS]
 #                                                  several runs side by side to their --steps, then
 #                                                  export and send without an anneal (the ablation)
+#   VARIANTS="noise ste" VARIANT_noise="--decoder-rounding noise" VARIANT_ste="--decoder-rounding ste" \
+#     tools/gpu_train.sh start SECONDS [flags]     runs side by side that differ in their flags (a recipe
+#                                                  measurement at equal compute): run folders run-MODEL.NAME,
+#                                                  exports MODEL.NAME.safetensors (names: letters, digits, _)
 #   tools/gpu_train.sh send NAME...                send exports a call could not fit (NAME.safetensors)
 #   tools/gpu_train.sh dry                         the whole lease on this machine's CPU, tiny (the test)
 #
@@ -41,6 +45,7 @@ D=${GPU_DATA:-/data}
 OUT=${OUT:-}
 SPEED_FLAGS=${SPEED_FLAGS---compile reduce-overhead --channels-last --device-data}
 MODELS=${MODELS:-mbt2018}
+VARIANTS=${VARIANTS:-}  # e.g. "noise ste": one run per model and variant, each with the flags in $VARIANT_<name>
 export PYTHONUNBUFFERED=1
 
 send() {  # split exports into $OUT while they fit (56 MiB a call, under the 64 MiB limit)
@@ -69,37 +74,45 @@ stage() {  # copy what this call carried to $D; install carried wheels; build th
     du -sh "$D"/train/* "$D"/val "$D"/init 2>/dev/null | tr '\n' ' '; echo
 }
 
-run_model() {  # run_model MODEL SECONDS [flags]: one run, <= SECONDS; continues the run folder's checkpoint if any
-    local m=$1 secs=$2 t0 rc left; shift 2
+runs() {  # the runs: MODEL, or MODEL.VARIANT for each variant
+    local m v
+    for m in $MODELS; do
+        if [ -z "$VARIANTS" ]; then echo "$m"; else for v in $VARIANTS; do echo "$m.$v"; done; fi
+    done
+}
+
+run_model() {  # run_model RUN SECONDS [flags]: one run, <= SECONDS; continues the run folder's checkpoint if any
+    local r=$1 secs=$2 m=${1%%.*} vf="" t0 rc left; shift 2
+    if [ "$r" != "$m" ]; then vf="VARIANT_${r#*.}"; set -- ${!vf-} "$@"; fi  # the variant's flags, then the call's
     t0=$(date +%s)
     # --time-limit: the run checkpoints and stops itself (with --anneal-seconds A, its last A
     # seconds at a tenth of the rate); timeout is the backstop
     timeout -s TERM $((secs + 60)) python3 -m licodec.train --data "$D/train" --val "$D/val" --cache-dir "$D/cache" \
-        --no-progress --model "$m" --out "$D/run-$m" --resume $SPEED_FLAGS --time-limit "$secs" "$@" >> "$D/train-$m.log" 2>&1
+        --no-progress --model "$m" --out "$D/run-$r" --resume $SPEED_FLAGS --time-limit "$secs" "$@" >> "$D/train-$r.log" 2>&1
     rc=$?
     left=$((secs - $(date +%s) + t0))
     if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -n "$SPEED_FLAGS" ] && [ $left -gt 5 ] && [ ! -f "$D/stop" ]; then
         # plan B: a fast step that fails falls back to the plain one for the time left
-        echo "== $m: exit $rc with SPEED_FLAGS ($SPEED_FLAGS); plan B: without them, ${left}s" | tee -a "$D/train-$m.log"
+        echo "== $r: exit $rc with SPEED_FLAGS ($SPEED_FLAGS); plan B: without them, ${left}s" | tee -a "$D/train-$r.log"
         timeout -s TERM $((left + 60)) python3 -m licodec.train --data "$D/train" --val "$D/val" --cache-dir "$D/cache" \
-            --no-progress --model "$m" --out "$D/run-$m" --resume --time-limit "$left" "$@" >> "$D/train-$m.log" 2>&1
+            --no-progress --model "$m" --out "$D/run-$r" --resume --time-limit "$left" "$@" >> "$D/train-$r.log" 2>&1
     fi
 }
 
-train() {  # train SECONDS [flags]: one run per model, side by side
-    local secs=$1 m; shift
-    for m in $MODELS; do run_model "$m" "$secs" "$@" & done
+train() {  # train SECONDS [flags]: one run per model (and variant), side by side
+    local secs=$1 r; shift
+    for r in $(runs); do run_model "$r" "$secs" "$@" & done
     wait
 }
 
 export_send() {  # the step reached, whether the run finished or its time limit stopped it
-    local m
-    for m in $MODELS; do  # side by side: each export loads torch and the run on the CPU
-        OMP_NUM_THREADS=2 python3 -m licodec.train --out "$D/run-$m" --resume --steps 1 --export "$D/$m.safetensors" --export-fp16 >> "$D/train-$m.log" 2>&1 &
+    local r
+    for r in $(runs); do  # side by side: each export loads torch and the run on the CPU
+        OMP_NUM_THREADS=2 python3 -m licodec.train --out "$D/run-$r" --resume --steps 1 --export "$D/$r.safetensors" --export-fp16 >> "$D/train-$r.log" 2>&1 &
     done
     wait
-    for m in $MODELS; do echo "== $m"; tail -n 3 "$D/train-$m.log"; tail -n 1 "$D/run-$m/train.csv" 2>/dev/null; done
-    send $MODELS
+    for r in $(runs); do echo "== $r"; tail -n 3 "$D/train-$r.log"; tail -n 1 "$D/run-$r/train.csv" 2>/dev/null; done
+    send $(runs)
     [ -n "$OUT" ] && tar czf "$OUT/logs.tgz" -C "$D" $(cd "$D" && ls -d train-*.log run-*/train.csv run-*/val.csv run-*/val-ema.csv bench*.md exactness.md 2>/dev/null)
 }
 
@@ -108,7 +121,7 @@ watch() {  # watch SECONDS: until the runs end or SECONDS pass, each model's las
     while [ "$(date +%s)" -lt "$end" ] && [ ! -f "$D/phase-a-done" ]; do
         left=$(( end - $(date +%s) )); [ "$left" -gt 60 ] && left=60
         while [ "$left" -gt 0 ] && [ ! -f "$D/phase-a-done" ]; do sleep 2; left=$((left - 2)); done  # back at once when the runs end
-        for m in $MODELS; do echo "$(date +%T) $m: $(tail -n 1 "$D/run-$m/train.csv" 2>/dev/null)"; done
+        for r in $(runs); do echo "$(date +%T) $r: $(tail -n 1 "$D/run-$r/train.csv" 2>/dev/null)"; done
         nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null
     done
 }
@@ -135,10 +148,10 @@ start)
     cache
     echo "$secs $(date +%s)" > "$D/started"
     rm -f "$D/phase-a-done" "$D/stop"
-    setsid bash -c "$(declare -f run_model train); D='$D' MODELS='$MODELS' SPEED_FLAGS='$SPEED_FLAGS' PYTHONPATH='$PYTHONPATH' train $secs $*; touch '$D/phase-a-done'" > "$D/start.log" 2>&1 < /dev/null &
+    setsid bash -c "$(declare -f runs run_model train); D='$D' MODELS='$MODELS' VARIANTS='$VARIANTS' SPEED_FLAGS='$SPEED_FLAGS' PYTHONPATH='$PYTHONPATH' train $secs $*; touch '$D/phase-a-done'" > "$D/start.log" 2>&1 < /dev/null &
     watch "${WATCH:-45}"  # the run's first seconds, seen from here (the machine is held meanwhile anyway)
     if [ -d "$D/exact" ]; then OMP_NUM_THREADS=4 timeout 120 python3 tools/exactness.py check "$D/exact" 2>&1 | tee "$D/exactness.md"; [ -n "$OUT" ] && cp "$D/exactness.md" "$OUT/"; fi
-    for m in $MODELS; do echo "== $m"; tail -n 5 "$D/train-$m.log"; tail -n 2 "$D/run-$m/train.csv" 2>/dev/null; done
+    for r in $(runs); do echo "== $r"; tail -n 5 "$D/train-$r.log"; tail -n 2 "$D/run-$r/train.csv" 2>/dev/null; done
     ;;
 collect)  # collect [SECONDS]: wait (at most SECONDS, default 580) for the runs that start began, export, send
     shift; secs=${1:-580}
@@ -151,7 +164,7 @@ finish)
     shift; secs=$1; shift
     stage
     while [ ! -f "$D/phase-a-done" ]; do sleep 2; done
-    for m in $MODELS; do echo "== $m (first part)"; tail -n 3 "$D/train-$m.log"; done
+    for r in $(runs); do echo "== $r (first part)"; tail -n 3 "$D/train-$r.log"; done
     train "$secs" "$@"
     export_send
     ;;
@@ -163,14 +176,21 @@ dry)  # the lease path on this machine's CPU with tiny data: stage, start (with 
     mkdir -p "$GPU_DATA"; touch "$GPU_DATA/built"
     small="-N 16 -M 16 --crop 64 --batch 2 --device cpu --threads 1 --val-images 2 --val-every 5 --log-every 5 --holdout 0 --warmup 0"
     # DRY_SPEED_FLAGS: the fast-step flags to try (default none; e.g. "--channels-last --device-data")
+    # two variants side by side (the second with straight-through rounding), each annealed at its end
+    export VARIANTS="base ste" VARIANT_ste="--decoder-rounding ste"
     WATCH=2 SPEED_FLAGS=${DRY_SPEED_FLAGS-} "$R/tools/gpu_train.sh" start 25 --anneal-seconds 8 --lr 1e-3 --steps 100000 $small
     SPEED_FLAGS=${DRY_SPEED_FLAGS-} "$R/tools/gpu_train.sh" collect 120
-    { grep -q "annealing at step" "$GPU_DATA/train-mbt2018.log" && tail -n 1 "$GPU_DATA/run-mbt2018/train.csv" | grep -q ",0.0001,"; } \
-        || { echo "dry run: the run did not anneal"; exit 1; }
+    for r in mbt2018.base mbt2018.ste; do
+        { grep -q "annealing at step" "$GPU_DATA/train-$r.log" && tail -n 1 "$GPU_DATA/run-$r/train.csv" | grep -q ",0.0001,"; } \
+            || { echo "dry run: $r did not anneal"; exit 1; }
+        cat "$OUT/$r".safetensors.part-* > "$W/$r.safetensors"
+        sha256sum "$W/$r.safetensors" "$W/data/$r.safetensors"
+        cmp "$W/$r.safetensors" "$W/data/$r.safetensors"
+    done
+    python3 -c "import sys; from licodec.train.checkpoint import load_entry; print('dry run: decoder rounding', *(load_entry(p, 'config')['decoder_rounding'] for p in sys.argv[1:]))" \
+        "$GPU_DATA/run-mbt2018.base/checkpoint.safetensors" "$GPU_DATA/run-mbt2018.ste/checkpoint.safetensors"
     echo "dry run: annealed in the same run"
-    cat "$OUT"/mbt2018.safetensors.part-* > "$W/mbt2018.safetensors"
-    sha256sum "$W/mbt2018.safetensors" "$W/data/mbt2018.safetensors"
-    cmp "$W/mbt2018.safetensors" "$W/data/mbt2018.safetensors" && echo "dry run: reassembled export identical"
+    echo "dry run: reassembled export identical"
     rm -rf "$W"
     ;;
 *)

@@ -4,7 +4,7 @@ The fast test trains a tiny run, exports it the way the lease does (float16, fro
 folder) and sends it in several parts; the parts, concatenated, are the export byte for
 byte and load as a model. The slow test runs the whole lease path (staging,
 start in the background with the anneal at the end of its time limit, collect: export, send)
-as ``gpu_train.sh dry``.
+as ``gpu_train.sh dry``, with two variants of the run side by side.
 """
 from __future__ import annotations
 
@@ -53,4 +53,5 @@ def test_dry_run_of_the_whole_lease():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "dry run: reassembled export identical" in r.stdout
     assert "dry run: annealed in the same run" in r.stdout  # the last seconds at a tenth of the rate
+    assert "dry run: decoder rounding noise ste" in r.stdout  # two variants side by side, each with its flags
     assert "time limit (25 s) reached" in r.stdout  # the run stopped itself, checkpointed, and was exported
