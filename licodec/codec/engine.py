@@ -35,7 +35,7 @@ from torch import Tensor
 
 from ..errors import FormatError
 from ..layers.masked_conv import causal_mask
-from .fixed import ACT_BITS, ACT_LIMIT, ONE, FixedLayer, IntMatrix, combine, digit_rows, int_mm
+from .fixed import ACT_BITS, ACT_LIMIT, ONE, FixedLayer, IntMatrix, combine, digit_rows
 from .rangecoder import Decoder, Encoder, TableCoder
 from .steps import fast_steps
 from .coding_state import CodingState
@@ -244,7 +244,7 @@ class ContextTaps:
             d, rows = 2, planes[0].index_select(1, taps).view(2 * n, -1)  # (2n, T*M): low, high digits
         else:
             d, rows = 1, planes[0][0].index_select(0, taps).view(n, -1)
-        p = int_mm(rows, self.matrix.weights)
+        p = self.matrix.product(rows)
         return self.layer.finish(combine(p, d, self.layer.bias_half, 1 << self.layer.input_shift))
 
 

@@ -102,6 +102,7 @@ FLOAT_BLOCK = 1024
 
 
 def _float_mm(a: Tensor, w: Tensor) -> Tensor:
+    """int8 a (n, K) @ w (K, O), int8 or float32 holding int8 values -> int32, exact."""
     k = a.shape[1]
     out = None
     for j in range(0, max(k, 1), FLOAT_BLOCK):
@@ -211,6 +212,16 @@ class IntMatrix:
             raise ValueError("int8 weights expected")
         self.weights = w.to(torch.int8).contiguous()
         self.shape = tuple(w.shape)
+        self._float: Tensor | None = None  # the weights as float32, made once for the float path
+
+    def product(self, rows: Tensor) -> Tensor:
+        """int8 rows (n, K) @ W -> int32 (n, O), exact (:func:`int_mm`); on the float path the
+        weights are converted to float32 once, not at every product."""
+        if int_mm_path() != "float":
+            return int_mm(rows, self.weights)
+        if self._float is None:
+            self._float = self.weights.float()
+        return _float_mm(rows, self._float)
 
     def mm(self, a: Tensor, base: Tensor | None = None, scale: int = 1) -> Tensor:
         """base + scale * (a @ W), float64 (n, O); ``base`` (O,) or (n, O) float64 (an (n, O)
@@ -218,7 +229,7 @@ class IntMatrix:
         if a.shape[0] == 0:
             return torch.zeros(0, self.shape[1], dtype=torch.float64)
         rows, d = digit_rows(a)
-        return combine(int_mm(rows, self.weights), d, base, scale)
+        return combine(self.product(rows), d, base, scale)
 
 
 class FixedLayer:
@@ -314,15 +325,14 @@ class FixedLayer:
         digits, d = digit_rows(a)
         digits = digits.view((d,) + tuple(a.shape))
         cols, (ho, wo), (sh, sw), matrix = self._columns(digits)
-        weights = matrix.weights
-        window, o = weights.shape
+        window, o = matrix.shape
         rows, cols_per_row = cols.shape[1], cols.shape[2]
         rows_per_band = max(1, self.BAND_BYTES // max(1, d * cols_per_row * window))
         out = torch.empty(ho, wo, o // (sh * sw), dtype=torch.float64)
         for r0 in range(0, rows, rows_per_band):
             band = cols[:, r0 : r0 + rows_per_band]
             r = band.shape[1]
-            p = int_mm(band.reshape(d * r * cols_per_row, window), weights).view(d * r * cols_per_row, sh * sw, -1)
+            p = matrix.product(band.reshape(d * r * cols_per_row, window)).view(d * r * cols_per_row, sh * sw, -1)
             acc = self.finish(combine(p, d, self.bias_half, 1 << self.input_shift))
             # sub-pixel phases -> output pixels: band row u gives output rows (r0 + u) * sh + ry
             acc = acc.view(r, cols_per_row, sh, sw, -1).permute(0, 2, 1, 3, 4).reshape(r * sh, cols_per_row * sw, -1)

@@ -6,7 +6,8 @@ but by the number of small tensor operations between the int8 matrix products: a
 120 PyTorch calls per step. The C kernels fuse them: one call gathers the context taps,
 one finishes each layer and splits the next layer's input into int8 digits, one turns
 the entropy parameters into scale-table indices and means, one stores the decoded
-values. The int8 products stay in PyTorch (``torch._int_mm``).
+values. The int8 products stay in PyTorch (``IntMatrix.product``: ``torch._int_mm`` or
+exact float32 blocks).
 
 The kernels compute exactly what the PyTorch path of fixed.py and engine.py computes
 (integer arithmetic, the same formulas); the tests run both and compare. They are an
@@ -25,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ..errors import FormatError
-from .fixed import ACT_BITS, ACT_LIMIT, BALANCED, LEAKY_BITS, LEAKY_INT, FixedLayer, FixedNet, int_mm
+from .fixed import ACT_BITS, ACT_LIMIT, BALANCED, LEAKY_BITS, LEAKY_INT, FixedLayer, FixedNet
 
 __all__ = ["kernels", "FastSteps"]
 
@@ -84,12 +85,12 @@ class _Layer:
 
     def __init__(self, layer: FixedLayer, act: str, rows: slice | None, n_max: int) -> None:
         self.layer = layer
-        self.weights = layer.matrix(rows).weights  # (K, O) int8
+        self.matrix = layer.matrix(rows)  # (K, O) int8
         self.scale_in = 1 << layer.input_shift
         self.bias_half = layer.bias_half.contiguous()
         self.shifts = layer.shifts.contiguous()
         self.act = _ACTS[act]
-        k = self.weights.shape[0]
+        k = self.matrix.shape[0]
         self.digits = torch.empty(3 * n_max, k, dtype=torch.int8)  # this layer's input digits
 
 
@@ -106,7 +107,7 @@ class FastSteps:
         self.lib = lib
         ctx: FixedLayer = context.layer
         self.ctx = ctx
-        self.ctx_weights = context.matrix.weights
+        self.ctx_matrix = context.matrix
         self.ctx_scale = 1 << ctx.input_shift
         self.ctx_bias = ctx.bias_half.contiguous()
         self.ctx_shifts = ctx.shifts.contiguous()
@@ -118,9 +119,9 @@ class FastSteps:
         self.M = self.planes.shape[2]
         self.taps_count = len(context.di)
         self.rows = torch.empty(2 * n_max, self.taps_count * self.M, dtype=torch.int8)
-        width = max([self.ctx_weights.shape[1]] + [lay.weights.shape[1] for lay in self.layers])
+        width = max([self.ctx_matrix.shape[1]] + [lay.matrix.shape[1] for lay in self.layers])
         self.tmp = torch.empty(n_max * width, dtype=torch.int64)
-        out = self.layers[-1].weights.shape[1]
+        out = self.layers[-1].matrix.shape[1]
         self.params_buf = torch.empty(n_max, out, dtype=torch.int64)
         self.index = np.empty(n_max * self.M, dtype=np.int64)
         self.mu = torch.empty(n_max, self.M, dtype=torch.int64)
@@ -134,14 +135,14 @@ class FastSteps:
     def params(self, taps: Tensor, here: Tensor) -> tuple[np.ndarray, Tensor]:
         lib, n = self.lib, taps.shape[0]
         d = lib.lc_gather(_p(self.planes), _p(self.flags), _I(self.P), _I(self.M), _p(taps), _I(n), _I(self.taps_count), _p(self.rows))
-        p = int_mm(self.rows[: d * n], self.ctx_weights)
+        p = self.ctx_matrix.product(self.rows[: d * n])
         first = self.layers[0]
         d = lib.lc_layer(_p(p), _I(d), _I(n), _I(p.shape[1]), _I(self.ctx_scale), _p(self.ctx_bias), _p(self.ctx_shifts),
                          _p(None), _p(None), _I(0), _I(first.layer.input_shift), _p(self.tmp), _p(first.digits), _p(None))
         for i, lay in enumerate(self.layers):
             if d < 0:
                 raise ValueError("fixed-point value out of range")
-            p = int_mm(lay.digits[: d * n], lay.weights)
+            p = lay.matrix.product(lay.digits[: d * n])
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
             extra = self.extra if i == 0 else None
             d = lib.lc_layer(_p(p), _I(d), _I(n), _I(p.shape[1]), _I(lay.scale_in), _p(lay.bias_half), _p(lay.shifts),
