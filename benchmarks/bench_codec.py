@@ -3,10 +3,11 @@
     python benchmarks/bench_codec.py                       # random weights, synthetic photo
     python benchmarks/bench_codec.py --image ../shared/datasets/kodak/kodim23.png --model licodec/weights/x.safetensors
 
-For each configuration (N, M), image size and thread count: the median over --runs runs
+For each configuration (N, M), image size, thread count and precision (--precision
+fp32,bf16: the transforms' arithmetic, licodec.codec.precision): the median over --runs runs
 of every stage (g_a, h_a, z coding, h_s, context steps, y coding, g_s) for encoding and
 decoding, the totals, and decode / g_s (median of the per-run ratios). Runs interleave
-all sizes and thread counts, so that drift of a shared machine hits them alike; with two
+all sizes, thread counts and precisions, so that drift of a shared machine hits them alike; with two
 sizes, the large / small decode ratio is the median of per-round ratios. Random weights are scaled so that y spreads over
 tens of quantization steps (roughly a trained model's bit rate); the rate is printed.
 Run it on a quiet machine: other processes on the two cores distort every number.
@@ -85,7 +86,11 @@ def main() -> None:
     ap.add_argument("--image", help="an image to crop/tile the sizes from (default: synthetic)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--precision", default="fp32", help="the transforms' precisions to time, e.g. fp32,bf16 (licodec.codec.precision)")
     args = ap.parse_args()
+    from licodec.codec.precision import resolve, use_precision
+
+    precisions = [resolve(p) for p in args.precision.split(",")]
 
     from licodec.codec.api import resolve_model
 
@@ -101,9 +106,9 @@ def main() -> None:
         from licodec.codec.image import read_image
 
         base, _ = read_image(args.image)
-    print("| model | image | threads | bpp | " + " | ".join(f"enc {s}" for s in ENC_STAGES) + " | **encode** | "
+    print("| model | image | precision | threads | bpp | " + " | ".join(f"enc {s}" for s in ENC_STAGES) + " | **encode** | "
           + " | ".join(f"dec {s}" for s in DEC_STAGES) + " | **decode** | decode / g_s |")
-    print("|" + "---|" * (6 + len(ENC_STAGES) + len(DEC_STAGES)))
+    print("|" + "---|" * (7 + len(ENC_STAGES) + len(DEC_STAGES)))
     results = {}
     sizes = args.sizes.split(",")
     threads = [int(t) for t in args.threads.split(",")]
@@ -124,23 +129,35 @@ def main() -> None:
         for r in range(args.runs + 1):
             for size in sizes:
                 for th in threads:
-                    torch.set_num_threads(th)
-                    out = run_once(codec, images[size][0], quality)
-                    if r:
-                        timed.setdefault((size, th), []).append(out)
+                    for p in precisions:
+                        torch.set_num_threads(th)
+                        with use_precision(p):
+                            out = run_once(codec, images[size][0], quality)
+                        if r:
+                            timed.setdefault((size, th, p), []).append(out)
         for size in sizes:
-            for th in threads:
-                res = results[(label, size, th)] = summarize(timed[(size, th)], images[size][1])
+            for th, p in ((th, p) for th in threads for p in precisions):
+                res = results[(label, size, th, p)] = summarize(timed[(size, th, p)], images[size][1])
                 e, d = res["enc"], res["dec"]
-                print(f"| {label} | {size} | {th} | {res['bpp']:.3f} | " + " | ".join(f"{e[s]:.3f}" for s in ENC_STAGES)
+                print(f"| {label} | {size} | {p} | {th} | {res['bpp']:.3f} | " + " | ".join(f"{e[s]:.3f}" for s in ENC_STAGES)
                       + f" | **{e['total']:.3f}** | " + " | ".join(f"{d[s]:.3f}" for s in DEC_STAGES)
                       + f" | **{d['total']:.3f}** | {res['ratio']:.2f} |", flush=True)
         if len(sizes) == 2:
             for th in threads:
-                a, b = timed[(sizes[0], th)], timed[(sizes[1], th)]
-                ratios = [rb[1]["total"] / ra[1]["total"] for ra, rb in zip(a, b)]
-                print(f"{label}, {th} thread(s): decode {sizes[1]} / {sizes[0]} = {statistics.median(ratios):.2f} "
-                      f"(median of per-round ratios; ratio of medians {results[(label, sizes[1], th)]['dec']['total'] / results[(label, sizes[0], th)]['dec']['total']:.2f})")
+                for p in precisions:
+                    a, b = timed[(sizes[0], th, p)], timed[(sizes[1], th, p)]
+                    ratios = [rb[1]["total"] / ra[1]["total"] for ra, rb in zip(a, b)]
+                    of_medians = results[(label, sizes[1], th, p)]["dec"]["total"] / results[(label, sizes[0], th, p)]["dec"]["total"]
+                    print(f"{label}, {p}, {th} thread(s): decode {sizes[1]} / {sizes[0]} = {statistics.median(ratios):.2f} "
+                          f"(median of per-round ratios; ratio of medians {of_medians:.2f})")
+        if len(precisions) == 2:  # the second precision's time over the first's, per round
+            for size in sizes:
+                for th in threads:
+                    a, b = timed[(size, th, precisions[0])], timed[(size, th, precisions[1])]
+                    enc = statistics.median(rb[0]["total"] / ra[0]["total"] for ra, rb in zip(a, b))
+                    dec = statistics.median(rb[1]["total"] / ra[1]["total"] for ra, rb in zip(a, b))
+                    print(f"{label}, {size}, {th} thread(s): {precisions[1]} / {precisions[0]}: encode {enc:.2f}, decode {dec:.2f} "
+                          "(medians of per-round ratios)")
 
 
 if __name__ == "__main__":

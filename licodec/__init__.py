@@ -14,10 +14,14 @@ __version__ = "0.1.0"
 
 _API = ("compress", "decompress", "compress_file", "decompress_file", "info")
 
-__all__ = ["__version__", *_API, "LicodecError", "InputError", "FormatError", "CodecError", "ModelNotFound"]
+__all__ = ["__version__", *_API, "use_precision", "LicodecError", "InputError", "FormatError", "CodecError", "ModelNotFound"]
 
 
 def __getattr__(name: str):
+    if name == "use_precision":  # with licodec.use_precision("fp32"): ... (codec/precision.py)
+        from .codec.precision import use_precision
+
+        return use_precision
     if name in _API:
         from .codec import api
 

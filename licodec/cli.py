@@ -109,7 +109,8 @@ def _in_workers(todo, args, desc: str, code_one, jobs: int, results: dict, failu
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+                               initargs=(getattr(args, "precision", None),))
     quiet_bars = argparse.Namespace(**{**vars(args), "bars": False})  # one bar, of files, for the whole run
     try:
         for _, dst in todo:
@@ -136,8 +137,12 @@ def _in_workers(todo, args, desc: str, code_one, jobs: int, results: dict, failu
     pool.shutdown()
 
 
-def _worker_init() -> None:
+def _worker_init(precision: str | None = None) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"  # before torch starts in this process
+    if precision is not None:  # --precision, in this worker process
+        from .codec.precision import ENV
+
+        os.environ[ENV] = precision
     import torch
 
     torch.set_num_threads(1)
@@ -414,6 +419,9 @@ def _batch_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume an interrupted batch)")
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                    help="code N files at once, in N processes of one thread each (default 1: one process, --threads threads)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                   help="arithmetic of the transforms g_a/g_s (default auto, or $LICODEC_PRECISION): bf16 on CPUs with native bf16 "
+                        "(AVX512-BF16/AMX), else fp32; the latents are exact either way, only pixels may differ slightly")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -512,7 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if hasattr(args, "threads"):
                 _start_threads(args)
-            return args.func(args)
+            from .codec.precision import use_precision
+
+            with use_precision(getattr(args, "precision", None)):
+                return args.func(args)
         except KeyboardInterrupt:
             print("licodec: interrupted", file=sys.stderr)
             return 130

@@ -28,6 +28,7 @@ from ..models import CompressionModel
 from .coding_state import CodingState, build_coding_state
 from .engine import Stages
 from .fixed import ONE
+from .precision import resolve as resolve_precision
 from .latent_codecs import ContextLatentCodec, FactorizedLatentCodec, GaussianLatentCodec, HyperpriorLatentCodec
 from .rangecoder import TableCoder
 
@@ -174,7 +175,9 @@ class ModelCodec:
         q = self._q(quality)
         steps = ProgressSteps(progress, band_count(x.shape[2], x.shape[3]) + iterations(effort) + 1)
         with torch.inference_mode(), stages("g_a"):
-            y = in_bands(model.g_a, x.contiguous(memory_format=torch.channels_last), band_rows(x.shape[3]), 16, 1, steps.one).contiguous()
+            bf16 = resolve_precision() == "bf16"
+            y = in_bands(lambda t: _transform(model.g_a, t, bf16, 0), x.contiguous(memory_format=torch.channels_last), band_rows(x.shape[3]), 16, 1,
+                         steps.one).contiguous()
             if q is not None:
                 y = y * model.gain.gains(q)[0]
         z = None
@@ -224,7 +227,8 @@ class ModelCodec:
                 _, inv_gain = self.model.gain.gains(q)
                 y = y * inv_gain
             y = y.contiguous(memory_format=torch.channels_last)
-            return in_bands(lambda t: _synthesis(self.model.g_s, t), y, band_rows(16 * y.shape[3]), 1, 16, progress).contiguous()
+            bf16 = resolve_precision() == "bf16"
+            return in_bands(lambda t: _transform(self.model.g_s, t, bf16, -1), y, band_rows(16 * y.shape[3]), 1, 16, progress).contiguous()
 
 
 class ProgressSteps:
@@ -256,12 +260,20 @@ def _coding_threads():
         torch.set_num_threads(n)
 
 
-def _synthesis(g_s: torch.nn.Module, y: Tensor) -> Tensor:
-    """g_s(y) in inference, with each (I)GDN applied in place to its input (a temporary
-    made by the layer before it): the same values, one full-size tensor less per layer."""
-    if not isinstance(g_s, torch.nn.Sequential):
-        return g_s(y)
-    x = g_s[0](y) if len(g_s) else y
-    for layer in list(g_s)[1:]:
-        x = layer.inplace_(x) if isinstance(layer, GDN) else layer(x)
-    return x
+def _transform(seq: torch.nn.Module, x: Tensor, bf16: bool = False, pixel_layer: int = -1) -> Tensor:
+    """seq(x) in inference (g_a or g_s), float32 out. Each (I)GDN after the first layer works in
+    place on its input (a temporary made by the layer before it): the same values, one
+    full-size tensor less per layer. ``bf16``: every layer of a sequential transform but
+    ``pixel_layer`` (the one that reads or writes pixels) under bf16 autocast (precision.py);
+    other transforms run in float32."""
+    if not isinstance(seq, torch.nn.Sequential) or not len(seq):
+        return seq(x)
+    layers = list(seq)
+    exact = pixel_layer % len(layers)
+    for i, layer in enumerate(layers):
+        low = bf16 and i != exact
+        if not low:
+            x = x.float()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low):
+            x = layer.inplace_(x) if i and isinstance(layer, GDN) else layer(x)
+    return x.float()

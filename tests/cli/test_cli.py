@@ -170,3 +170,19 @@ def test_compress_max_pixels(tmp_path, capsys):
     assert "larger than the limit" in capsys.readouterr().err
     assert not (tmp_path / "a.lic").exists()
     assert main(["compress", str(tmp_path / "a.png"), "--max-pixels", "1200", "--quiet"]) == 0
+
+
+def test_precision_flag_and_environment(tmp_path, model_file, monkeypatch, capsys):
+    src = tmp_path / "a.png"
+    Image.fromarray(photo(32, 48)).save(src)
+    lic = src.with_suffix(".lic")
+    assert main(["compress", str(src), "--model", str(model_file), "--precision", "fp32", "--quiet"]) == 0
+    assert main(["decompress", str(lic), "-o", str(tmp_path / "b.png"), "--model", str(model_file), "--precision", "bf16", "--quiet"]) == 0
+    assert Image.open(tmp_path / "b.png").size == (48, 32)
+    monkeypatch.setenv("LICODEC_PRECISION", "fast")
+    capsys.readouterr()
+    assert main(["decompress", str(lic), "-o", str(tmp_path / "c.png"), "--model", str(model_file), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("licodec: error: ")
+    assert err[0].endswith("LICODEC_PRECISION: precision must be one of auto, fp32, bf16, got 'fast'")
+    assert not (tmp_path / "c.png").exists()

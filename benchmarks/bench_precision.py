@@ -1,0 +1,87 @@
+"""What the bf16 path costs in quality (issue 22): real files, each image coded on both paths.
+
+    python benchmarks/bench_precision.py ../shared/datasets/kodak --qualities 1,4,8
+
+For each image and quality: the file written on the float32 path (its bytes, its PSNR
+decoded in float32 and decoded in bf16: g_s's cost alone), and the file written on the
+bf16 path (g_a in bf16 too) decoded in bf16 (the whole fast path). Prints, per quality,
+the mean bpp and RGB PSNR of each, the mean PSNR change, and the BD-rate of the fast path
+against float32. Both paths decode every file to the same latents (checked here on each
+file). On a CPU without native bf16 the bf16 path is emulated (10-25x slower), with the
+same arithmetic: the quality numbers hold, the times do not.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255**2 / mse)) if mse else float("inf")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--images", help="comma-separated stems (default: all PNGs of the folder)")
+    ap.add_argument("--qualities", default="1,4,8")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    import licodec
+    from licodec.codec.api import decode_latents, resolve_model
+    from licodec.codec.image import load_rgb
+    from licodec.codec.precision import use_precision
+    from licodec.eval.bdrate import bd_rate
+
+    codec = resolve_model(args.model)
+    stems = args.images.split(",") if args.images else sorted(p.stem for p in args.folder.glob("*.png"))
+    qualities = [float(q) for q in args.qualities.split(",")]
+    rows: dict[float, list] = {q: [] for q in qualities}
+    t0 = time.time()
+    for stem in stems:
+        img = load_rgb(args.folder / f"{stem}.png")
+        px = img.shape[0] * img.shape[1]
+        for q in qualities:
+            row = []
+            files = {}
+            for p in ("fp32", "bf16"):
+                with use_precision(p):
+                    files[p] = licodec.compress(img, q, codec)
+            for enc, dec in (("fp32", "fp32"), ("fp32", "bf16"), ("bf16", "bf16")):
+                with use_precision(dec):
+                    out = licodec.decompress(files[enc], codec, as_array=True)
+                row.append((8 * len(files[enc]) / px, psnr(out, img)))
+            with use_precision("fp32"):
+                a = decode_latents(files["bf16"], codec)[0]
+            with use_precision("bf16"):
+                b = decode_latents(files["bf16"], codec)[0]
+            assert torch.equal(a, b), "the paths decoded different latents"
+            rows[q].append(row)
+        print(f"{stem} done ({time.time() - t0:.0f} s)", flush=True)
+
+    print(f"\nmodel {codec.name}, {len(stems)} images ({', '.join(stems)}), RGB PSNR of real files, {args.threads} thread(s)\n")
+    print("| quality | bpp (fp32 file) | PSNR fp32 | PSNR, g_s in bf16 | change | bpp (bf16 file) | PSNR, all bf16 | change |")
+    print("|---|---|---|---|---|---|---|---|")
+    curves = {k: ([], []) for k in range(3)}
+    for q in qualities:
+        m = np.mean(np.array(rows[q]), axis=0)  # (3 paths, (bpp, psnr))
+        for k in range(3):
+            curves[k][0].append(m[k, 0])
+            curves[k][1].append(m[k, 1])
+        print(f"| {q:g} | {m[0, 0]:.4f} | {m[0, 1]:.3f} | {m[1, 1]:.3f} | {m[1, 1] - m[0, 1]:+.4f} dB | {m[2, 0]:.4f} | {m[2, 1]:.3f} | {m[2, 1] - m[0, 1]:+.4f} dB |")
+    if len(qualities) >= 2:
+        for k, what in ((1, "g_s in bf16"), (2, "g_a and g_s in bf16")):
+            print(f"\nBD-rate, {what} against float32: {bd_rate(curves[0][0], curves[0][1], curves[k][0], curves[k][1]):+.3f}%", end="")
+        print()
+
+
+if __name__ == "__main__":
+    main()

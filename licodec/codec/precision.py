@@ -1,0 +1,78 @@
+"""The arithmetic of the transforms g_a and g_s: float32, or bfloat16 where the CPU has it.
+
+Only the transforms change: every value that feeds the entropy coder (h_s, the context
+model, the entropy parameters) stays exact integer arithmetic, so a file decodes to the
+same latents y_hat on either path, and a file written on one path decodes on the other.
+What bf16 changes is g_a's y before rounding (the encoder's choice of latents: files
+differ between the paths, each path's are the same with any thread count) and g_s's
+output pixels (docs/speed.md has the measured cost).
+
+On the bf16 path the layers of a sequential transform run under bf16 autocast (oneDNN's
+native bf16 convolutions, float32 accumulation), except the layer that touches pixels:
+g_a's first and g_s's last convolution stay float32 (they hold ~5% of the operations and
+most of the rounding error: bf16 there cost up to 0.03 dB, without them < 0.01 dB).
+
+Chosen per call: ``use_precision(p)`` (a context manager, per thread), else the
+``LICODEC_PRECISION`` environment variable, else "auto": bf16 on CPUs with native bf16
+(AVX512-BF16 or AMX, where it is several times faster), float32 elsewhere (emulated bf16
+is 10-25x slower than float32). Light: torch is imported only to probe the CPU.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from ..errors import CodecError
+
+__all__ = ["PRECISIONS", "ENV", "resolve", "use_precision", "native_bf16"]
+
+PRECISIONS = ("auto", "fp32", "bf16")
+ENV = "LICODEC_PRECISION"
+
+_chosen = threading.local()
+
+
+def _check(p: str, where: str) -> str:
+    if p not in PRECISIONS:
+        raise CodecError(f"{where}: precision must be one of {', '.join(PRECISIONS)}, got {p!r}")
+    return p
+
+
+@functools.lru_cache(maxsize=None)
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 convolutions natively (oneDNN's test: AVX512-BF16 or AMX)."""
+    from ..ops import bf16_ok
+    import torch
+
+    return bf16_ok(torch.device("cpu"))
+
+
+def resolve(precision: str | None = None) -> str:
+    """"fp32" or "bf16": ``precision`` if given, else the innermost ``use_precision``, else
+    $LICODEC_PRECISION, else "auto" (bf16 where the CPU has it natively)."""
+    if precision is not None:
+        p = _check(precision, "precision")
+    elif getattr(_chosen, "value", None) is not None:
+        p = _chosen.value
+    else:
+        p = _check(os.environ.get(ENV, "") or "auto", ENV)
+    if p == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    return p
+
+
+@contextmanager
+def use_precision(precision: str | None) -> Iterator[None]:
+    """Within the block (this thread), the transforms run at ``precision`` ("auto", "fp32",
+    "bf16"; None: leave the choice as it is)."""
+    if precision is not None:
+        _check(precision, "precision")
+    before = getattr(_chosen, "value", None)
+    _chosen.value = precision if precision is not None else before
+    try:
+        yield
+    finally:
+        _chosen.value = before

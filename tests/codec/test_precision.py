@@ -1,0 +1,93 @@
+"""The transforms' precision (codec/precision.py): choice, and exactness across the paths."""
+import numpy as np
+import pytest
+import torch
+
+import licodec
+from licodec.codec import precision
+from licodec.codec.api import decode_latents, resolve_model
+from licodec.codec.precision import resolve, use_precision
+from licodec.errors import CodecError
+from tests.codec.helpers import make_model, photo
+
+
+def test_choice_argument_then_block_then_environment_then_cpu(monkeypatch):
+    monkeypatch.delenv(precision.ENV, raising=False)
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    assert resolve() == "bf16" and resolve("auto") == "bf16"
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)
+    assert resolve() == "fp32"
+    monkeypatch.setenv(precision.ENV, "bf16")
+    assert resolve() == "bf16"
+    with use_precision("fp32"):
+        assert resolve() == "fp32" and resolve("bf16") == "bf16"
+        with use_precision(None):  # leaves the choice as it is
+            assert resolve() == "fp32"
+        with use_precision("auto"):
+            assert resolve() == "fp32"
+    assert resolve() == "bf16"
+    monkeypatch.setenv(precision.ENV, "fp16")
+    with pytest.raises(CodecError, match="LICODEC_PRECISION: precision must be one of auto, fp32, bf16"):
+        resolve()
+    with pytest.raises(CodecError, match="precision must be"), use_precision("int8"):
+        pass
+
+
+def test_use_precision_is_exported_lightly():
+    assert licodec.use_precision is use_precision
+
+
+@pytest.fixture(scope="module")
+def coded():
+    model = make_model("mbt2018")
+    codec = resolve_model(model)
+    img = photo(64, 80, seed=3)
+    files = {}
+    for p in ("fp32", "bf16"):
+        with use_precision(p):
+            files[p] = licodec.compress(img, quality=2.0, model=model)
+    return model, codec, img, files
+
+
+def test_latents_are_the_same_on_either_path(coded):
+    """A file written on one path decodes on the other to the same latents: decoding y_hat
+    is integer arithmetic, whatever the transforms' precision."""
+    model, _, _, files = coded
+    for data in files.values():
+        latents = []
+        for p in ("fp32", "bf16"):
+            with use_precision(p):
+                latents.append(decode_latents(data, model)[0])
+        assert torch.equal(latents[0], latents[1])
+
+
+def test_bf16_changes_pixels_only_slightly_and_writes_them_in_float32(coded):
+    model, codec, img, files = coded
+    y_hat = decode_latents(files["fp32"], model)[0]
+    with use_precision("fp32"):
+        x32 = codec.synthesize(y_hat, 2.0)
+    with use_precision("bf16"):
+        x16 = codec.synthesize(y_hat, 2.0)
+    assert x16.dtype == torch.float32
+    diff = (x16 - x32).abs().max().item()
+    assert 0 < diff < 2 / 255, diff  # bf16 did run, and stayed close
+    out = {}
+    for p in ("fp32", "bf16"):
+        with use_precision(p):
+            out[p] = licodec.decompress(files["fp32"], model=model, as_array=True).astype(int)
+    assert np.abs(out["bf16"] - out["fp32"]).max() <= 2
+
+
+def test_each_path_writes_the_same_file_with_any_thread_count(coded):
+    model, _, img, files = coded
+    threads = torch.get_num_threads()
+    try:
+        for p in ("fp32", "bf16"):
+            with use_precision(p):
+                torch.set_num_threads(1)
+                one = licodec.compress(img, quality=2.0, model=model)
+                torch.set_num_threads(2)
+                two = licodec.compress(img, quality=2.0, model=model)
+            assert one == two == files[p]
+    finally:
+        torch.set_num_threads(threads)
