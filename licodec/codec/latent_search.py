@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from ..models import CompressionModel
+from .precision import resolve as resolve_precision, run_transform
 
 __all__ = ["search_latents"]
 
@@ -61,6 +62,7 @@ class _Objective:
         self.model, self.x, self.lam = model, x, lam
         self.h, self.w = size
         self.pixels = x.shape[-1] * x.shape[-2]
+        self.bf16 = resolve_precision() == "bf16"  # g_s as the decoder runs it (precision.py)
         prior = model.prior
         self.hyper = getattr(prior, "hyper", None)
         self.inv_gain = model.gain.gains(q)[1] if q is not None else None
@@ -97,7 +99,7 @@ class _Objective:
             lik = cond.likelihood(y_t, params)
         bits = bits - torch.log2(lik).sum()
         y_dec = y_t if self.inv_gain is None else y_t * self.inv_gain
-        x_hat = self.model.g_s(y_dec.contiguous(memory_format=torch.channels_last))
+        x_hat = run_transform(self.model.g_s, y_dec.contiguous(memory_format=torch.channels_last), self.bf16, -1)
         err = (x_hat.float()[..., : self.h, : self.w] - self.x[..., : self.h, : self.w]) ** 2
         loss = bits / self.pixels + self.lam * 255**2 * err.mean()
         return loss, bits, y_hard

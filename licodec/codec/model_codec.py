@@ -23,12 +23,11 @@ import torch
 from torch import Tensor
 
 from ..errors import CodecError
-from ..layers import GDN
 from ..models import CompressionModel
 from .coding_state import CodingState, build_coding_state
 from .engine import Stages
 from .fixed import ONE
-from .precision import resolve as resolve_precision
+from .precision import resolve as resolve_precision, run_transform
 from .latent_codecs import ContextLatentCodec, FactorizedLatentCodec, GaussianLatentCodec, HyperpriorLatentCodec
 from .rangecoder import TableCoder
 
@@ -176,7 +175,7 @@ class ModelCodec:
         steps = ProgressSteps(progress, band_count(x.shape[2], x.shape[3]) + iterations(effort) + 1)
         with torch.inference_mode(), stages("g_a"):
             bf16 = resolve_precision() == "bf16"
-            y = in_bands(lambda t: _transform(model.g_a, t, bf16, 0), x.contiguous(memory_format=torch.channels_last), band_rows(x.shape[3]), 16, 1,
+            y = in_bands(lambda t: run_transform(model.g_a, t, bf16, 0), x.contiguous(memory_format=torch.channels_last), band_rows(x.shape[3]), 16, 1,
                          steps.one).contiguous()
             if q is not None:
                 y = y * model.gain.gains(q)[0]
@@ -228,7 +227,7 @@ class ModelCodec:
                 y = y * inv_gain
             y = y.contiguous(memory_format=torch.channels_last)
             bf16 = resolve_precision() == "bf16"
-            return in_bands(lambda t: _transform(self.model.g_s, t, bf16, -1), y, band_rows(16 * y.shape[3]), 1, 16, progress).contiguous()
+            return in_bands(lambda t: run_transform(self.model.g_s, t, bf16, -1), y, band_rows(16 * y.shape[3]), 1, 16, progress).contiguous()
 
 
 class ProgressSteps:
@@ -258,22 +257,3 @@ def _coding_threads():
         yield
     finally:
         torch.set_num_threads(n)
-
-
-def _transform(seq: torch.nn.Module, x: Tensor, bf16: bool = False, pixel_layer: int = -1) -> Tensor:
-    """seq(x) in inference (g_a or g_s), float32 out. Each (I)GDN after the first layer works in
-    place on its input (a temporary made by the layer before it): the same values, one
-    full-size tensor less per layer. ``bf16``: every layer of a sequential transform but
-    ``pixel_layer`` (the one that reads or writes pixels) under bf16 autocast (precision.py);
-    other transforms run in float32."""
-    if not isinstance(seq, torch.nn.Sequential) or not len(seq):
-        return seq(x)
-    layers = list(seq)
-    exact = pixel_layer % len(layers)
-    for i, layer in enumerate(layers):
-        low = bf16 and i != exact
-        if not low:
-            x = x.float()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low):
-            x = layer.inplace_(x) if i and isinstance(layer, GDN) else layer(x)
-    return x.float()

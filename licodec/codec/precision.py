@@ -23,11 +23,14 @@ import functools
 import os
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from ..errors import CodecError
 
-__all__ = ["PRECISIONS", "ENV", "resolve", "use_precision", "native_bf16"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["PRECISIONS", "ENV", "resolve", "use_precision", "native_bf16", "run_transform"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 ENV = "LICODEC_PRECISION"
@@ -76,3 +79,28 @@ def use_precision(precision: str | None) -> Iterator[None]:
         yield
     finally:
         _chosen.value = before
+
+
+def run_transform(seq: "torch.nn.Module", x: "torch.Tensor", bf16: bool = False, pixel_layer: int = -1) -> "torch.Tensor":
+    """seq(x) (g_a or g_s), float32 out. ``bf16``: every layer of a sequential transform but
+    ``pixel_layer`` (the one that reads or writes pixels: 0 for g_a, -1 for g_s) under bf16
+    autocast; other transforms run in float32. In inference each (I)GDN after the first layer
+    works in place on its input (a temporary made by the layer before it): the same values,
+    one full-size tensor less per layer; with gradients (the encoder's latent search) the
+    layers run as they are."""
+    import torch
+
+    from ..layers import GDN
+
+    if not isinstance(seq, torch.nn.Sequential) or not len(seq):
+        return seq(x)
+    layers = list(seq)
+    exact = pixel_layer % len(layers)
+    in_place = not torch.is_grad_enabled()
+    for i, layer in enumerate(layers):
+        low = bf16 and i != exact
+        if not low:
+            x = x.float()
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=low):
+            x = layer.inplace_(x) if in_place and i and isinstance(layer, GDN) else layer(x)
+    return x.float()

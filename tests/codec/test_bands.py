@@ -6,7 +6,8 @@ import torch
 import licodec
 from licodec.codec import model_codec
 from licodec.codec.api import _pad, resolve_model, to_uint8
-from licodec.codec.model_codec import _transform, band_count, band_rows, in_bands
+from licodec.codec.model_codec import band_count, band_rows, in_bands
+from licodec.codec.precision import run_transform
 from tests.codec.helpers import make_model, photo
 
 
@@ -23,7 +24,7 @@ def _analysis_in_bands(codec, x, rows):
 
 def _synthesis_in_bands(codec, y, rows):
     with torch.inference_mode():
-        return in_bands(lambda t: _transform(codec.model.g_s, t), y.contiguous(memory_format=torch.channels_last), rows, 1, 16).contiguous()
+        return in_bands(lambda t: run_transform(codec.model.g_s, t), y.contiguous(memory_format=torch.channels_last), rows, 1, 16).contiguous()
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 5])

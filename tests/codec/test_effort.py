@@ -13,6 +13,7 @@ from licodec.cli import main
 from licodec.codec.api import _pad, resolve_model
 from licodec.codec.effort import EFFORT_ITERATIONS, MAX_EFFORT, iterations
 from licodec.codec.latent_search import _Objective, search_latents
+from licodec.codec.precision import native_bf16
 from tests.conftest import smooth_image
 
 FIXTURES = Path(__file__).parent / "fixtures" / "7a752fd"
@@ -124,3 +125,24 @@ def test_effort_refuses_images_too_large_for_a_search(monkeypatch):
     with pytest.raises(CodecError, match="effort 0 only"):
         licodec.compress(img, quality=3, effort=1)
     assert licodec.compress(img, quality=3, effort=0)
+
+
+@(pytest.mark.slow if not native_bf16() else lambda f: f)  # emulated bf16 (no AVX512-BF16/AMX): 75 s here
+def test_search_on_the_bf16_path(image):
+    """Under --precision bf16 the search runs g_s as the decoder does (bf16 autocast), and still
+    lowers the real files' bpp + λ·255²·MSE; the file decodes to exactly g_s(y_hat)."""
+    from licodec.codec.api import decode_latents, to_uint8
+    from licodec.codec.precision import use_precision
+
+    codec = resolve_model(None)
+    lam = float(codec.model.lmbda(torch.tensor([2.0]))[0])
+    costs = []
+    with use_precision("bf16"):
+        for effort in (0, MAX_EFFORT):
+            data = licodec.compress(image, quality=3, effort=effort)
+            rec = licodec.decompress(data, as_array=True)
+            y_hat = decode_latents(data)[0]
+            assert np.array_equal(rec, to_uint8(codec.synthesize(y_hat, 3.0))[: image.shape[0], : image.shape[1]])
+            mse = float(np.mean((rec.astype(np.float64) - image) ** 2)) / 255**2
+            costs.append(8 * len(data) / image.shape[0] / image.shape[1] + lam * 255**2 * mse)
+    assert costs[1] < costs[0], costs
