@@ -315,6 +315,8 @@ def _eval_parser(prog: str = "licodec eval") -> argparse.ArgumentParser:
     p.add_argument("--out", default="results", help="output folder (default: results)")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                   help="arithmetic of licodec's transforms (default auto, or $LICODEC_PRECISION; recorded in the JSON)")
     r = p.add_argument_group("report (--report): classical sweep, plots, visual sheet, BD-rate tables")
     r.add_argument("--report", action="store_true", help="also run/reuse the classical sweep and write plots, sheet and BD tables")
     r.add_argument("--codecs", action="append", help="classical codecs (default: all available)")
@@ -355,8 +357,11 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
             codecs = _check_codecs(_parse_list(args.codecs))
             workers = _workers(args.workers)
             refs = _load_reference(args)
+        from ..codec.precision import use_precision
+
         try:
-            doc = evaluate(images, quals, args.model, name=name, progress=not args.no_progress, dataset=str(Path(args.dataset)))
+            with use_precision(args.precision):
+                doc = evaluate(images, quals, args.model, name=name, progress=not args.no_progress, dataset=str(Path(args.dataset)))
         except (ValueError, LookupError, OSError) as e:
             # e.g. an unknown model, a quality the model does not have, an unreadable image
             raise UsageError(str(e)) from None

@@ -141,13 +141,16 @@ def evaluate(
     if compress is None or decompress is None:
         c, d = default_codec_fns(model)
         compress, decompress = compress or c, decompress or d
-    weights = None
+    weights = precision = None
     model_str = str(model) if model is not None else "default"  # what was asked for, before it is resolved
     from licodec.codec import api  # noqa: PLC0415
 
     if compress is api.compress:  # licodec's own coding: record which weights were measured
         codec = api.resolve_model(model)
         weights = codec.weights_sha256
+        from licodec.codec.precision import resolve  # noqa: PLC0415
+
+        precision = resolve()  # the transforms' arithmetic (fp32 or bf16) of this run
         if model is None:
             model_str = codec.name  # the default model, by its name
         model = codec  # resolved once: every image below codes with this codec
@@ -185,6 +188,7 @@ def evaluate(
         "model": model_str,
         "dataset": dataset,
         **({"weights_sha256": weights} if weights else {}),
+        **({"precision": precision} if precision else {}),
         "n_images": len(paths),
         "qualities": list(qualities),
         "host": {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count()},

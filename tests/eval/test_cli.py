@@ -20,6 +20,7 @@ def test_bad_arguments_are_exit_2(tmp_path, image_dir, capsys):
     assert cli.bench_classical_main([str(image_dir), "--workers", "0"]) == 2
     assert cli.eval_main([str(image_dir), "--quality", "high"]) == 2
     assert cli.eval_main([str(image_dir), "--bogus"]) == 2
+    assert cli.eval_main([str(image_dir), "--precision", "fp16"]) == 2
     assert cli.plot_main([str(tmp_path / "missing.json"), "--no-reference"]) == 2
     assert "result file not found" in capsys.readouterr().err
     assert cli.plot_main(["--no-reference"]) == 2

@@ -72,6 +72,11 @@ def test_with_licodecs_own_codec_api(image_dir):
     from licodec.models.io import weights_hash
 
     assert doc["weights_sha256"] == weights_hash(model)
+    from licodec.codec.precision import resolve, use_precision
+
+    assert doc["precision"] == resolve()  # the transforms' arithmetic is recorded
+    with use_precision("bf16"):
+        assert rd.evaluate(sorted(image_dir.iterdir())[:1], [1], model, progress=False)["precision"] == "bf16"
 
 
 def test_the_default_model_is_named_in_the_results(image_dir, monkeypatch):
