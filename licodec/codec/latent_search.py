@@ -117,14 +117,18 @@ class _Objective:
 
 def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | None, steps: int, *, size: tuple[int, int] | None = None,
                    lam: float | None = None, progress: Callable[[int, int], None] | None = None, seed: int = 0,
-                   lr: float = LEARNING_RATE, tau_start: float = TAU_START) -> tuple[Tensor, Tensor | None]:
+                   lr: float = LEARNING_RATE, tau_start: float = TAU_START, tau_end: float | None = None,
+                   lr_schedule: Callable[[float], float] | None = None) -> tuple[Tensor, Tensor | None]:
     """Latents of one image optimised for R + λ·D: x (1, 3, H, W) in [0, 1] (padded), y
     (1, M, H/16, W/16) g_a's gained latents, q (1,) the gain level (None: fixed rate, then
     ``lam`` is required), ``size`` (h, w) the image's own pixels in x. Returns (y, z): z
     (1, N, ceil(H/64), ceil(W/64)) for models with a hyperprior, else None; the best
     iterate under hard rounding, g_a's own when no iterate beats it.
 
-    Deterministic: the Gumbel noise comes from a generator seeded with ``seed``.
+    Deterministic: the Gumbel noise comes from a generator seeded with ``seed``. The
+    temperature falls geometrically from ``tau_start`` to ``tau_end`` (default tau_start /
+    e²); ``lr_schedule(t / steps)`` scales the learning rate (default: constant; other
+    settings are for benchmarks/effort_settings.py).
     """
     if lam is None:
         if q is None:
@@ -142,8 +146,12 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     with torch.enable_grad():
         best_loss, y_ctx = obj.hard(params[0], zz(), torch.round(y.detach()))
         best = [p.detach().clone() for p in params]
+        fall = -2.0 if tau_end is None else math.log(tau_end / tau_start)
         for t in range(steps):
-            tau = tau_start * math.exp(-2.0 * t / steps)
+            tau = tau_start * math.exp(fall * t / steps)
+            if lr_schedule is not None:
+                for group in opt.param_groups:
+                    group["lr"] = lr * lr_schedule(t / steps)
             opt.zero_grad(set_to_none=True)
             loss, _, y_ctx = obj(params[0], zz(), y_ctx, tau, gen)
             loss.backward()
