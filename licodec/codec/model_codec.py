@@ -27,8 +27,8 @@ from ..models import CompressionModel
 from .coding_state import CodingState, build_coding_state
 from .engine import Stages
 from .fixed import ONE
-from .precision import resolve as resolve_precision, run_transform
 from .latent_codecs import ContextLatentCodec, FactorizedLatentCodec, GaussianLatentCodec, HyperpriorLatentCodec
+from .precision import resolve as resolve_precision, run_transform
 from .rangecoder import TableCoder
 
 __all__ = ["ModelCodec"]

@@ -9,8 +9,9 @@ output pixels (docs/speed.md has the measured cost).
 
 On the bf16 path the layers of a sequential transform run under bf16 autocast (oneDNN's
 native bf16 convolutions, float32 accumulation), except the layer that touches pixels:
-g_a's first and g_s's last convolution stay float32 (they hold ~5% of the operations and
-most of the rounding error: bf16 there cost up to 0.03 dB, without them < 0.01 dB).
+g_a's first and g_s's last convolution stay float32: they hold ~5% of the operations and
+most of g_s's rounding error (on training crops, g_s all in bf16 cost up to 0.03 dB, without
+its last layer < 0.01 dB; on Kodak the path costs 0.004-0.016 dB decoding, docs/speed.md).
 
 Chosen per call: ``use_precision(p)`` (a context manager, per thread), else the
 ``LICODEC_PRECISION`` environment variable, else "auto": bf16 on CPUs with native bf16
