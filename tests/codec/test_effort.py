@@ -11,7 +11,7 @@ import torch
 import licodec
 from licodec.cli import main
 from licodec.codec.api import _pad, resolve_model
-from licodec.codec.effort import EFFORT_ITERATIONS, MAX_EFFORT, iterations
+from licodec.codec.effort import EFFORT_HELP, EFFORT_ITERATIONS, MAX_EFFORT, iterations
 from licodec.codec.latent_search import _Objective, search_latents
 from licodec.codec.precision import native_bf16
 from tests.conftest import smooth_image
@@ -98,6 +98,11 @@ def test_cli_effort(tmp_path, image, capsys):
         main(["compress", str(src), "--effort", str(MAX_EFFORT + 1), "-f"])
     assert e.value.code == 2
     assert "--effort" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["compress", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert f"encoder effort 0..{MAX_EFFORT}" in helptext and " ".join(EFFORT_HELP.split()) in helptext
+    assert "'option_strings'" not in helptext  # a stray % in a help text makes argparse print its whole dict
 
 
 def test_fixed_rate_models_use_their_cards_lambda(image):
