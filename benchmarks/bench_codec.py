@@ -90,7 +90,7 @@ def main() -> None:
     args = ap.parse_args()
     from licodec.codec.precision import resolve, use_precision
 
-    precisions = [resolve(p) for p in args.precision.split(",")]
+    precisions = list(dict.fromkeys(resolve(p) for p in args.precision.split(",")))  # "auto" may name the same path as another
 
     from licodec.codec.api import resolve_model
 
