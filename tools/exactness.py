@@ -97,10 +97,16 @@ def check(folder: Path) -> int:
     print()
     print("| file | bytes | latents identical | re-encoded bytes identical | pixels identical | pixels differing | largest difference | PSNR between the two decodes (dB) |")
     print("|---|---|---|---|---|---|---|---|")
+    from licodec.errors import CodecError
+
     bad = 0
     for e in manifest["files"]:
         data = (folder / e["file"]).read_bytes()
-        latents, pixels = _decode(data)
+        try:
+            latents, pixels = _decode(data)
+        except CodecError as exc:  # e.g. prepared before the default model changed
+            print(f"exactness: {e['file']}: {exc}; run `tools/exactness.py prepare` again with this checkout")
+            return 2
         same_latents = latents == e["latents_sha256"]
         same_bytes = _sha(licodec.compress(load_rgb(folder / e["source"]), quality=e["quality"])) == e["bytes_sha256"]
         ref = load_rgb(folder / f"{e['file']}.png").astype(np.int16)

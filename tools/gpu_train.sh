@@ -48,13 +48,13 @@ MODELS=${MODELS:-mbt2018}
 VARIANTS=${VARIANTS:-}  # e.g. "noise ste": one run per model and variant, each with the flags in $VARIANT_<name>
 export PYTHONUNBUFFERED=1
 
-send() {  # split exports into $OUT while they fit (56 MiB a call, under the 64 MiB limit)
+send() {  # split exports into $OUT while they fit (SEND_MIB, default 62 MiB a call: the logs fit under the 64 MiB limit)
     local total=0 name size f
     for name in "$@"; do
         f="$D/$name.safetensors"
         [ -f "$f" ] || { echo "no export $name"; continue; }
         size=$(stat -c %s "$f")
-        if [ -n "$OUT" ] && [ $((total + size)) -le $((56 * 1048576)) ]; then
+        if [ -n "$OUT" ] && [ $((total + size)) -le $((${SEND_MIB:-62} * 1048576)) ]; then
             sha256sum "$f"; split -b "${PART_BYTES:-16000000}" "$f" "$OUT/$name.safetensors.part-"; total=$((total + size))
         else
             echo "not sent (over a call's limit): $name; next call: tools/gpu_train.sh send $name"
