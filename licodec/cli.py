@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from .codec.container import MAX_PIXELS
-from .codec.effort import EFFORT_HELP, MAX_EFFORT
+from .codec.effort import EFFORT_HELP, MAX_EFFORT, SEARCH_DEVICES
 from .errors import CodecError, FormatError, LicodecError
 from .files import STDIO, atomic_write, read_bytes, read_metadata
 
@@ -229,7 +229,7 @@ def _target(args):
 
 def _to_target(api, data: bytes, target, codec, args, name: str) -> bytes:
     r = api.compress_to_target(data, target, codec, drop_alpha=args.drop_alpha, metadata=args.metadata, effort=args.effort,
-                               max_pixels=args.max_pixels)
+                               max_pixels=args.max_pixels, device=args.device)
     wanted = f"{target.size} bytes" if target.size is not None else f"{target.bpp:g} bpp" if target.bpp is not None else f"{target.psnr:g} dB"
     reached = f"{r.bytes} bytes, {r.bpp:.4f} bpp, {r.psnr:.2f} dB at quality {r.quality:g} ({r.probes} encodes)"
     if not r.met:
@@ -254,7 +254,7 @@ def cmd_compress(args) -> int:
         else:
             data = api.compress_image_file_bytes(read_bytes(src), args.quality, api.resolve_model(args.model), drop_alpha=args.drop_alpha,
                                                  metadata=args.metadata, effort=args.effort, progress=_ProgressBar(args, "stdin" if src == STDIO else src, "encode"),
-                                                 max_pixels=args.max_pixels)
+                                                 max_pixels=args.max_pixels, device=args.device)
         where = _write_piped(args, src, data, ".lic")
         if not args.quiet:
             inf = api.info(data)
@@ -280,7 +280,7 @@ def _compress_one(args, src: Path, dst: Path) -> tuple[int, int, str]:
     target = _target(args)
     if target is None:
         api.compress_file(src, dst, quality=args.quality, model=codec, force=args.force, drop_alpha=args.drop_alpha, metadata=args.metadata,
-                          effort=args.effort, progress=_ProgressBar(args, src.name, "encode"), max_pixels=args.max_pixels)
+                          effort=args.effort, progress=_ProgressBar(args, src.name, "encode"), max_pixels=args.max_pixels, device=args.device)
     else:
         _check_new(dst, args.force)
         atomic_write(dst, _to_target(api, read_bytes(src), target, codec, args, str(src)))
@@ -447,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--effort", type=int, default=0, choices=range(MAX_EFFORT + 1), metavar="E",
                    help=f"encoder effort 0..{MAX_EFFORT} (default 0): search the latents of each image for a smaller file at the same quality; "
                         f"{EFFORT_HELP}; the decoder and the format do not change")
+    c.add_argument("--device", choices=list(SEARCH_DEVICES), default="cpu",
+                   help="where an --effort search runs (default cpu; cuda: on the GPU, if torch sees one); the coding itself runs on the CPU")
     c.add_argument("--size", type=int, metavar="BYTES", help="rate control: the best file no larger than BYTES (instead of -q)")
     c.add_argument("--bpp", type=float, metavar="X", help="rate control: the best file of at most X bits per pixel")
     c.add_argument("--psnr", type=float, metavar="DB", help="rate control: the smallest file whose RGB PSNR reaches DB")

@@ -96,19 +96,21 @@ def to_uint8(x_hat: torch.Tensor) -> np.ndarray:
 
 
 def compress(image, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all", effort: int = 0,
-             progress: Callable[[int, int], None] | None = None, max_pixels: int = container.MAX_PIXELS) -> bytes:
+             progress: Callable[[int, int], None] | None = None, max_pixels: int = container.MAX_PIXELS, device: str = "cpu") -> bytes:
     """Encode a PIL image or a uint8 array ((H, W), (H, W, 3) or (H, W, 4)) to .lic bytes.
 
     ``quality``: 1 (smallest) .. L (best) for variable-rate models (fractional values
     interpolate), None for fixed-rate ones; ``model``: name, path, model object or None;
     ``metadata``: which of a PIL image's ICC profile, EXIF and XMP blocks the file carries
     ("all", "icc", "exif", "none"; decoding gives them back in the image's ``info``);
-    ``effort``: 0 (g_a's latents, the fastest) .. 5 (the longest search for smaller files at the
-    same quality, see :mod:`licodec.codec.effort`); ``progress(i, n)``: i of n steps done (g_a's
-    bands on large images, the search's iterations, the coding);
-    ``max_pixels``: larger images are refused (an image file's from its header, before decoding).
+    ``effort``: 0 (g_a's latents, the fastest) .. 8 (the longest search for smaller files at the
+    same quality, see :mod:`licodec.codec.effort`); ``device``: where that search runs ("cpu",
+    or "cuda" where torch sees a GPU; the coding itself always runs on the CPU);
+    ``progress(i, n)``: i of n steps done (g_a's bands on large images, the search's
+    iterations, the coding); ``max_pixels``: larger images are refused (an image file's from
+    its header, before decoding).
     """
-    return _compress_array(*_image_input(image, drop_alpha, metadata, max_pixels), quality, model, effort, progress)
+    return _compress_array(*_image_input(image, drop_alpha, metadata, max_pixels), quality, model, effort, progress, device)
 
 
 def _image_input(source, drop_alpha: bool, metadata: str, max_pixels: int = container.MAX_PIXELS) -> tuple[np.ndarray, str, dict[str, bytes]]:
@@ -127,12 +129,12 @@ def _image_input(source, drop_alpha: bool, metadata: str, max_pixels: int = cont
 
 
 def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, metadata: str = "all", effort: int = 0,
-                       max_pixels: int = container.MAX_PIXELS):
+                       max_pixels: int = container.MAX_PIXELS, device: str = "cpu"):
     """Encode at the quality that meets ``target`` (a :class:`~licodec.codec.rate_control.Target`:
     a file size, a bpp or a PSNR) -> :class:`~licodec.codec.rate_control.RateResult` (the file's
     bytes, the quality, bytes, bpp, PSNR reached, and whether the target was met). ``image``:
-    a PIL image, a uint8 array, or the bytes of an image file. ``effort``: each probe's (see
-    :func:`compress`)."""
+    a PIL image, a uint8 array, or the bytes of an image file. ``effort``, ``device``: each
+    probe's (see :func:`compress`)."""
     from .rate_control import search_quality
 
     codec = resolve_model(model)
@@ -142,30 +144,32 @@ def compress_to_target(image, target, model=None, *, drop_alpha: bool = False, m
 
     def encode(q: float):
         # the decoded image is g_s of the encoder's own y_hat: what the decoder computes, without range-decoding
-        data, y_hat, q = _encode(arr, colour, q, codec, meta, effort)
+        data, y_hat, q = _encode(arr, colour, q, codec, meta, effort, device=device)
         return data, to_uint8(codec.synthesize(y_hat, q))[: arr.shape[0], : arr.shape[1]]
 
     return search_quality(encode, arr, codec.quality_range, target)
 
 
 def _encode(arr: np.ndarray, colour: str, quality, model, metadata: dict[str, bytes], effort: int = 0,
-            progress: Callable[[int, int], None] | None = None) -> tuple[bytes, torch.Tensor, float | None]:
+            progress: Callable[[int, int], None] | None = None, device: str = "cpu") -> tuple[bytes, torch.Tensor, float | None]:
     """(.lic bytes, y_hat, the quality the file stores)."""
-    from .effort import check_size, iterations
+    from .effort import check_device, check_size, iterations
 
-    iterations(effort)  # an effort out of range fails before any work
+    iterations(effort)  # an effort out of range, or a device not here, fails before any work
+    check_device(device)
     codec = resolve_model(model)
     q = _quality(codec, quality)
     h, w = arr.shape[:2]
     if h > 65535 or w > 65535:
         raise InputError(f"image of {w}x{h} pixels is larger than the format allows (sides <= 65535)")
     check_size(effort, (h + -h % MULTIPLE) * (w + -w % MULTIPLE))
-    streams, y_hat = codec.encode(_pad(arr), q, effort=effort, size=(h, w), progress=progress)
+    streams, y_hat = codec.encode(_pad(arr), q, effort=effort, size=(h, w), progress=progress, device=device)
     return container.pack(Header(codec.name, codec.weights_id, w, h, colour, q, streams, dict(metadata))), y_hat, q
 
 
-def _compress_array(arr: np.ndarray, colour: str, metadata: dict[str, bytes], quality, model, effort: int = 0, progress=None) -> bytes:
-    return _encode(arr, colour, quality, model, metadata, effort, progress)[0]
+def _compress_array(arr: np.ndarray, colour: str, metadata: dict[str, bytes], quality, model, effort: int = 0, progress=None,
+                    device: str = "cpu") -> bytes:
+    return _encode(arr, colour, quality, model, metadata, effort, progress, device)[0]
 
 
 def decode_latents(data: bytes, model=None, max_pixels: int = container.MAX_PIXELS) -> tuple[torch.Tensor, Header, ModelCodec]:
@@ -273,19 +277,20 @@ def _check_output(src: Path, dst: Path, force: bool) -> None:
 
 
 def compress_image_file_bytes(data: bytes, quality: float | None = None, model=None, *, drop_alpha: bool = False, metadata: str = "all",
-                              effort: int = 0, progress: Callable[[int, int], None] | None = None, max_pixels: int = container.MAX_PIXELS) -> bytes:
+                              effort: int = 0, progress: Callable[[int, int], None] | None = None, max_pixels: int = container.MAX_PIXELS,
+                              device: str = "cpu") -> bytes:
     """The bytes of an image file (PNG, JPEG, ...; e.g. standard input) -> .lic bytes."""
-    return _compress_array(*_image_input(bytes(data), drop_alpha, metadata, max_pixels), quality, model, effort, progress)
+    return _compress_array(*_image_input(bytes(data), drop_alpha, metadata, max_pixels), quality, model, effort, progress, device)
 
 
 def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, quality: float | None = None, model=None, *, force: bool = False, drop_alpha: bool = False,
                   metadata: str = "all", effort: int = 0, progress: Callable[[int, int], None] | None = None,
-                  max_pixels: int = container.MAX_PIXELS) -> Path:
+                  max_pixels: int = container.MAX_PIXELS, device: str = "cpu") -> Path:
     """Image file -> .lic file (written atomically). Default output: ``src`` with suffix .lic."""
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(".lic")
     _check_output(src, dst, force)
-    _atomic_write(dst, _compress_array(*_image_input(src, drop_alpha, metadata, max_pixels), quality, model, effort, progress))
+    _atomic_write(dst, _compress_array(*_image_input(src, drop_alpha, metadata, max_pixels), quality, model, effort, progress, device))
     return dst
 
 

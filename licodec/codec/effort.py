@@ -4,7 +4,7 @@ Light (no torch): the command line reads the levels for its help.
 """
 from __future__ import annotations
 
-__all__ = ["EFFORT_ITERATIONS", "MAX_EFFORT", "EFFORT_HELP", "EFFORT_MAX_PIXELS", "iterations", "check_size"]
+__all__ = ["EFFORT_ITERATIONS", "MAX_EFFORT", "EFFORT_HELP", "EFFORT_MAX_PIXELS", "SEARCH_DEVICES", "iterations", "check_size", "check_device"]
 
 EFFORT_ITERATIONS = (0, 3, 6, 10, 15, 20, 40, 80, 160)
 """Adam iterations of the latent search at each effort level 0 .. 8 (0: g_a's latents as they are).
@@ -26,6 +26,23 @@ def check_size(effort: int, pixels: int) -> None:
 
     if effort and pixels > EFFORT_MAX_PIXELS:
         raise CodecError(f"--effort searches hold ~1.7 kB a pixel: images above {EFFORT_MAX_PIXELS:,} pixels are coded with effort 0 only")
+
+
+SEARCH_DEVICES = ("cpu", "cuda")
+"""Where a search may run: the coding after it always runs on the CPU (exact integer path)."""
+
+
+def check_device(device: str) -> None:
+    """Refuse a search device that is unknown or not here, before any work."""
+    from ..errors import CodecError
+
+    if device not in SEARCH_DEVICES:
+        raise CodecError(f"search device must be one of {', '.join(SEARCH_DEVICES)}, got {device!r}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CodecError("--device cuda: torch sees no CUDA device here")
 
 
 def iterations(effort: int) -> int:

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from ..models import CompressionModel
+from ..metrics import ms_ssim
 from .precision import resolve as resolve_precision, run_transform
 
 __all__ = ["search_latents"]
@@ -42,6 +43,9 @@ LEARNING_RATE = 0.01
 """Adam's step on the latents, in units of the quantisation step (y is gained: one step is 1)."""
 TAU_START = 0.2
 """SGA's first temperature; it falls to TAU_START / e² over the search."""
+MS_SSIM_GUARD = 0.0
+"""Weight of the MS-SSIM guard: the loss gains ``w · relu(s0 − s) / (1 − s0) · L0`` where s is
+the decode's MS-SSIM, s0 and L0 g_a's latents' MS-SSIM and loss under hard rounding (0: off)."""
 
 
 def _sga(v: Tensor, tau: float, gen: torch.Generator) -> Tensor:
@@ -50,7 +54,8 @@ def _sga(v: Tensor, tau: float, gen: torch.Generator) -> Tensor:
     f = torch.floor(v)
     r = v - f
     logits = torch.stack((-torch.atanh(r.clamp(-1 + eps, 1 - eps)), -torch.atanh((1 - r).clamp(-1 + eps, 1 - eps))), dim=-1) / tau
-    u = torch.rand(logits.shape, generator=gen, dtype=logits.dtype).clamp_(1e-10, 1 - 1e-10)
+    # the noise is drawn on the CPU (one seeded stream whatever the device), then moved
+    u = torch.rand(logits.shape, generator=gen, dtype=logits.dtype).clamp_(1e-10, 1 - 1e-10).to(logits.device)
     p = torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=-1)
     return f + p[..., 1]
 
@@ -62,7 +67,9 @@ class _Objective:
         self.model, self.x, self.lam = model, x, lam
         self.h, self.w = size
         self.pixels = x.shape[-1] * x.shape[-2]
-        self.bf16 = resolve_precision() == "bf16"  # g_s as the decoder runs it (precision.py)
+        self.guard: tuple[float, float, float] | None = None  # (w, s0, L0): set by search_latents
+        # g_s as the decoder runs it (precision.py); on a GPU in bf16 (its tensor cores)
+        self.bf16 = x.device.type == "cuda" or resolve_precision() == "bf16"
         prior = model.prior
         self.hyper = getattr(prior, "hyper", None)
         self.inv_gain = model.gain.gains(q)[1] if q is not None else None
@@ -73,11 +80,13 @@ class _Objective:
             self.density = prior.density
             self.use_means = False
 
-    def __call__(self, y: Tensor, z: Tensor | None, y_ctx: Tensor, tau: float | None, gen: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """(loss, bits, y quantised as the coder would); tau None: hard rounding (what the
-        coder does, up to the context's one-pass estimate), else SGA at temperature tau."""
+    def __call__(self, y: Tensor, z: Tensor | None, y_ctx: Tensor, tau: float | None, gen: torch.Generator | None = None,
+                 ms: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """(loss, bits, y quantised as the coder would, the decode's MS-SSIM if ``ms`` or the
+        guard is on, else None); tau None: hard rounding (what the coder does, up to the
+        context's one-pass estimate), else SGA at temperature tau."""
         q = torch.round if tau is None else (lambda v: _sga(v, tau, gen))
-        bits = torch.zeros((), dtype=torch.float32)
+        bits = torch.zeros((), dtype=torch.float32, device=y.device)
         psi = None
         if z is not None:
             zd = self.hyper.z_density
@@ -99,26 +108,39 @@ class _Objective:
             lik = cond.likelihood(y_t, params)
         bits = bits - torch.log2(lik).sum()
         y_dec = y_t if self.inv_gain is None else y_t * self.inv_gain
-        x_hat = run_transform(self.model.g_s, y_dec.contiguous(memory_format=torch.channels_last), self.bf16, -1)
-        err = (x_hat.float()[..., : self.h, : self.w] - self.x[..., : self.h, : self.w]) ** 2
-        loss = bits / self.pixels + self.lam * 255**2 * err.mean()
-        return loss, bits, y_hard
-
+        x_hat = run_transform(self.model.g_s, y_dec.contiguous(memory_format=torch.channels_last), self.bf16, -1)[..., : self.h, : self.w]
+        x = self.x[..., : self.h, : self.w]
+        loss = bits / self.pixels + self.lam * 255**2 * ((x_hat - x) ** 2).mean()
+        s = ms_ssim(x_hat.clamp(0, 1), x)[0] if ms or self.guard is not None else None
+        if self.guard is not None:
+            w, s0, loss0 = self.guard
+            loss = loss + w * torch.relu(s0 - s) / (1 - s0) * loss0
+        return loss, bits, y_hard, s
 
     @torch.no_grad()
     def hard(self, y: Tensor, z: Tensor | None, y_ctx: Tensor) -> tuple[float, Tensor]:
         """(loss, quantised y) under hard rounding, with the context model's input settled by a
         second pass on the first pass's own quantised y (the coder's causal values, nearly):
         the context's input ``y_ctx`` (e.g. round(y)) only starts the first pass."""
-        _, _, y_ctx = self(y, z, y_ctx, None)
-        loss, _, y_hat = self(y, z, y_ctx, None)
-        return float(loss), y_hat
+        loss, y_hat, _ = self._hard(y, z, y_ctx, False)
+        return loss, y_hat
+
+    @torch.no_grad()
+    def hard_ms_ssim(self, y: Tensor, z: Tensor | None, y_ctx: Tensor) -> float:
+        """The MS-SSIM of the decode :meth:`hard` measures."""
+        return float(self._hard(y, z, y_ctx, True)[2])
+
+    def _hard(self, y: Tensor, z: Tensor | None, y_ctx: Tensor, ms: bool) -> tuple[float, Tensor, Tensor | None]:
+        y_ctx = self(y, z, y_ctx, None)[2]
+        loss, _, y_hat, s = self(y, z, y_ctx, None, ms=ms)
+        return float(loss), y_hat, s
 
 
 def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | None, steps: int, *, size: tuple[int, int] | None = None,
                    lam: float | None = None, progress: Callable[[int, int], None] | None = None, seed: int = 0,
                    lr: float = LEARNING_RATE, tau_start: float = TAU_START, tau_end: float | None = None,
-                   lr_schedule: Callable[[float], float] | None = None) -> tuple[Tensor, Tensor | None]:
+                   lr_schedule: Callable[[float], float] | None = None, ms_ssim_guard: float | None = None,
+                   device: str = "cpu", weights_key: bytes | None = None) -> tuple[Tensor, Tensor | None]:
     """Latents of one image optimised for R + λ·D: x (1, 3, H, W) in [0, 1] (padded), y
     (1, M, H/16, W/16) g_a's gained latents, q (1,) the gain level (None: fixed rate, then
     ``lam`` is required), ``size`` (h, w) the image's own pixels in x. Returns (y, z): z
@@ -128,8 +150,13 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     Deterministic: the Gumbel noise comes from a generator seeded with ``seed``. The
     temperature falls geometrically from ``tau_start`` to ``tau_end`` (default tau_start /
     e²); ``lr_schedule(t / steps)`` scales the learning rate (default: constant; other
-    settings are for benchmarks/effort_settings.py).
+    settings are for benchmarks/effort_settings.py). ``device``: where the search runs (a
+    copy of the model, cached by ``weights_key`` and device); the latents come back on the
+    CPU, as float32.
     """
+    if device != "cpu":
+        model = _on_device(model, device, weights_key)
+        x, y, q = x.to(device), y.to(device), (q.to(device) if q is not None else None)
     if lam is None:
         if q is None:
             raise ValueError("a fixed-rate model needs lam")
@@ -145,6 +172,9 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     zz = (lambda: params[1]) if z0 is not None else (lambda: None)
     with torch.enable_grad():
         best_loss, y_ctx = obj.hard(params[0], zz(), torch.round(y.detach()))
+        w = MS_SSIM_GUARD if ms_ssim_guard is None else ms_ssim_guard
+        if w > 0 and min(size or x.shape[-2:]) > 160:  # MS-SSIM's five scales need sides > 160 px
+            obj.guard = (w, obj.hard_ms_ssim(params[0], zz(), torch.round(y.detach())), best_loss)
         best = [p.detach().clone() for p in params]
         fall = -2.0 if tau_end is None else math.log(tau_end / tau_start)
         for t in range(steps):
@@ -153,7 +183,7 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
                 for group in opt.param_groups:
                     group["lr"] = lr * lr_schedule(t / steps)
             opt.zero_grad(set_to_none=True)
-            loss, _, y_ctx = obj(params[0], zz(), y_ctx, tau, gen)
+            loss, _, y_ctx, _ = obj(params[0], zz(), y_ctx, tau, gen)
             loss.backward()
             opt.step()
             if progress is not None:
@@ -161,4 +191,23 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
         final, _ = obj.hard(params[0], zz(), y_ctx)
         if steps and final < best_loss:
             best = [p.detach().clone() for p in params]
+    best = [p.to("cpu", torch.float32) for p in best]
     return best[0], (best[1] if z0 is not None else None)
+
+
+_DEVICE_MODELS: dict[tuple[bytes, str], CompressionModel] = {}
+
+
+def _on_device(model: CompressionModel, device: str, weights_key: bytes | None) -> CompressionModel:
+    """A frozen copy of ``model`` on ``device``, kept per (weights, device) when ``weights_key``
+    (the weights' id) is given."""
+    import copy
+
+    key = (weights_key, device) if weights_key is not None else None
+    if key is not None and key in _DEVICE_MODELS:
+        return _DEVICE_MODELS[key]
+    moved = copy.deepcopy(model).to(device).eval().requires_grad_(False)
+    if key is not None:
+        _DEVICE_MODELS.clear()  # one model on the device at a time
+        _DEVICE_MODELS[key] = moved
+    return moved

@@ -158,12 +158,12 @@ class ModelCodec:
         return torch.tensor([float(quality) - 1.0])
 
     def encode(self, x: Tensor, quality: float | None = None, estimate: list | None = None, stages: Stages = Stages(), *, effort: int = 0,
-               size: tuple[int, int] | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[list[bytes], Tensor]:
+               size: tuple[int, int] | None = None, progress: Callable[[int, int], None] | None = None, device: str = "cpu") -> tuple[list[bytes], Tensor]:
         """x (1, 3, H, W) in [0, 1], H, W multiples of 16 -> ([streams], y_hat (M, H/16, W/16) fixed point).
 
         With ``estimate`` (a list), the ideal code length in bits of each stream's symbols
         under the coding tables is appended to it. ``effort`` > 0 searches the latents for
-        R + λ·D first (latent_search.py; ``size``: the image's own (h, w) in the padded x);
+        R + λ·D first (latent_search.py, on ``device``; ``size``: the image's own (h, w) in the padded x);
         the coding after it is the same. ``progress(i, n)``: i of n steps done (g_a's bands,
         the search's iterations, the coding), called after each.
         """
@@ -184,7 +184,8 @@ class ModelCodec:
             from .latent_search import search_latents
 
             with stages("effort"):
-                y, z = search_latents(model, x, y.clone(), q, iterations(effort), size=size, progress=steps.one, lam=self._fixed_lambda(q))
+                y, z = search_latents(model, x, y.clone(), q, iterations(effort), size=size, progress=steps.one, lam=self._fixed_lambda(q),
+                                      device=device, weights_key=self.weights_id)
         with torch.inference_mode(), _coding_threads():
             extra = {} if z is None else {"z": z[0]}
             streams, y_hat, bits = self.latent.encode(y[0], stages, measure, **extra)

@@ -151,3 +151,64 @@ def test_search_on_the_bf16_path(image):
             mse = float(np.mean((rec.astype(np.float64) - image) ** 2)) / 255**2
             costs.append(8 * len(data) / image.shape[0] / image.shape[1] + lam * 255**2 * mse)
     assert costs[1] < costs[0], costs
+
+
+def test_search_device_copy_is_cached_by_weights_and_gives_cpu_latents(image):
+    """The device path (a model copy, moved latents, CPU-drawn noise) run on "cpu:0": the same
+    latents as on the CPU itself, returned on the CPU; the copy is kept per (weights, device)."""
+    from licodec.codec import latent_search
+
+    codec = resolve_model(None)
+    x, q, size = _pad(image), codec._q(3.0), image.shape[:2]
+    with torch.no_grad():
+        y0 = codec.model.g_a(x) * codec.model.gain.gains(q)[0]
+    here = search_latents(codec.model, x, y0.clone(), q, 2, size=size)
+    moved = search_latents(codec.model, x, y0.clone(), q, 2, size=size, device="cpu:0", weights_key=codec.weights_id)
+    copy = latent_search._DEVICE_MODELS[(codec.weights_id, "cpu:0")]
+    assert copy is not codec.model
+    assert latent_search._on_device(codec.model, "cpu:0", codec.weights_id) is copy
+    for a, b in zip(here, moved):
+        assert b.device.type == "cpu" and b.dtype == torch.float32 and torch.equal(a, b)
+
+
+def test_search_devices_are_checked_before_any_work(image, tmp_path, capsys):
+    from PIL import Image
+
+    from licodec.errors import CodecError
+
+    with pytest.raises(CodecError, match="one of cpu, cuda"):
+        licodec.compress(image, quality=3, effort=1, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(CodecError, match="no CUDA device"):
+            licodec.compress(image, quality=3, effort=1, device="cuda")
+        src = tmp_path / "a.png"
+        Image.fromarray(image).save(src)
+        assert main(["compress", str(src), "--effort", "1", "--device", "cuda"]) == 1
+        assert "no CUDA device" in capsys.readouterr().err and not (tmp_path / "a.lic").exists()
+
+
+def test_ms_ssim_guard_adds_the_hinge_to_the_loss():
+    """The guard: w · relu(s0 − s) / (1 − s0) · L0 on top of R + λ·D, nothing while the decode's
+    MS-SSIM s stays at or above g_a's s0 (images with sides > 160 px)."""
+    from licodec.metrics import ms_ssim
+
+    codec = resolve_model(None)
+    img = (smooth_image(176, 192, seed=5)[0] * 255).round() / 255
+    x, q = img[None], codec._q(4.0)
+    with torch.no_grad():
+        y0 = codec.model.g_a(x) * codec.model.gain.gains(q)[0]
+        z0 = codec.model.prior.hyper.analysis(y0)
+    obj = _Objective(codec.model, x, q, float(codec.model.lmbda(q)[0]), (176, 192))
+    plain, _ = obj.hard(y0, z0, torch.round(y0))
+    s0 = obj.hard_ms_ssim(y0, z0, torch.round(y0))
+    y_bad = y0 + torch.randn(y0.shape, generator=torch.Generator().manual_seed(0)) * 2
+    bad, _ = obj.hard(y_bad, z0, torch.round(y_bad))
+    s_bad = obj.hard_ms_ssim(y_bad, z0, torch.round(y_bad))
+    assert s_bad < s0
+    obj.guard = (3.0, s0, plain)
+    assert obj.hard(y0, z0, torch.round(y0))[0] == pytest.approx(plain, rel=1e-6)
+    guarded, _ = obj.hard(y_bad, z0, torch.round(y_bad))
+    assert guarded == pytest.approx(bad + 3.0 * (s0 - s_bad) / (1 - s0) * plain, rel=1e-4)
+    obj.guard = (3.0, s_bad - 0.01, plain)  # a floor below the decode's MS-SSIM: no term
+    assert obj.hard(y_bad, z0, torch.round(y_bad))[0] == pytest.approx(bad, rel=1e-6)
+    assert float(ms_ssim(x, x)[0]) == pytest.approx(1.0)
