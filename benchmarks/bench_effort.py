@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--efforts", default="0,3,5", help="comma list; 0 is the anchor and is always run")
     ap.add_argument("--model")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ms-ssim-guard", type=float, default=None, metavar="W",
+                    help="the search's MS-SSIM guard weight (default: latent_search.MS_SSIM_GUARD; 0: off)")
     args = ap.parse_args(argv)
 
     import torch
@@ -51,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     from licodec.metrics import rgb_metrics
 
     torch.set_num_threads(args.threads)
+    from licodec.codec import latent_search
+
+    if args.ms_ssim_guard is not None:
+        latent_search.MS_SSIM_GUARD = args.ms_ssim_guard
     codec = resolve_model(args.model)
     names = [n for n in args.images.split(",") if n]
     files = []
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     efforts = sorted({0, *(int(e) for e in args.efforts.split(","))})
     images = {f.name: load_rgb(f) for f in files}
     print(f"model {codec.name}, {len(files)} images ({', '.join(names)}), qualities {args.qualities}, {args.threads} threads, "
-          f"transforms in {resolve()}\n", flush=True)
+          f"transforms in {resolve()}, MS-SSIM guard {latent_search.MS_SSIM_GUARD:g}\n", flush=True)
 
     curves, seconds, total_bytes = {}, {}, {}
     for e in efforts:
