@@ -106,14 +106,22 @@ def card_validation(card: dict) -> dict[int, tuple[int, list[float], list[float]
 
 
 def run_validation(run: Path) -> dict[int, tuple[int, list[float], list[float]]]:
-    """A run folder's validation (``val.csv``) with pixels seen from its ``train.csv`` (interpolated)."""
+    """A run folder's validation (``val.csv``, or the CSV file given, e.g. the folder's
+    ``val-ema.csv``: the moving average's) with pixels seen from the folder's ``train.csv``
+    (interpolated)."""
     import csv
 
     from licodec.train.logs import by_step, validation_rows
 
-    with open(run / "train.csv") as f:
+    folder = run.parent if run.suffix == ".csv" else run
+    with open(folder / "train.csv") as f:
         steps, pixels = np.array([(int(r["step"]), int(r["pixels"])) for r in csv.DictReader(f)]).T
-    return {step: (int(np.interp(step, steps, pixels)), bpp, psnr) for step, (bpp, psnr) in by_step(validation_rows(run)).items()}
+    if run.suffix == ".csv":
+        with open(run, newline="") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        rows = validation_rows(run)
+    return {step: (int(np.interp(step, steps, pixels)), bpp, psnr) for step, (bpp, psnr) in by_step(rows).items()}
 
 
 def validation_gain(curves: dict[int, tuple[int, list[float], list[float]]], ref: tuple[list[float], list[float]]) -> list[tuple[int, int, float, float]]:
@@ -138,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference", default=str(ROOT.parent / "shared" / "reference" / "kodak_rd.json"))
     ap.add_argument("--plot", help="write BD-PSNR against pixels seen to this PNG")
     ap.add_argument("--run", action="append", default=[], metavar="LABEL=DIR",
-                    help="a run folder (train.csv, val.csv) whose validation to compare with the card's (repeatable)")
+                    help="a run folder (train.csv, val.csv), or one of its validation CSVs (e.g. DIR/val-ema.csv), whose validation to compare with the card's (repeatable)")
     ap.add_argument("--val-plot", help="write the validation trajectories (BD-PSNR vs the shipped model) to this PNG")
     args = ap.parse_args(argv)
     card = json.loads(Path(args.card).read_text())
