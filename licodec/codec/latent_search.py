@@ -154,7 +154,8 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     Deterministic: the Gumbel noise comes from a generator seeded with ``seed``. The
     temperature falls geometrically from ``tau_start`` to ``tau_end`` (default tau_start /
     e²); ``lr_schedule(t / steps)`` scales the learning rate (default: constant; other
-    settings are for benchmarks/effort_settings.py). ``device``: where the search runs (a
+    settings are for benchmarks/effort_settings.py). ``ms_ssim_guard``: the guard's weight w
+    (default ``MS_SSIM_GUARD``; 0: off). ``device``: where the search runs (a
     copy of the model, cached by ``weights_key`` and device); the latents come back on the
     CPU, as float32.
     """
@@ -175,10 +176,12 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     gen = torch.Generator().manual_seed(seed)
     zz = (lambda: params[1]) if z0 is not None else (lambda: None)
     with torch.enable_grad():
-        best_loss, y_ctx = obj.hard(params[0], zz(), torch.round(y.detach()))
         w = MS_SSIM_GUARD if ms_ssim_guard is None else ms_ssim_guard
-        if w > 0 and min(size or x.shape[-2:]) > 160:  # MS-SSIM's five scales need sides > 160 px
-            obj.guard = (w, obj.hard_ms_ssim(params[0], zz(), torch.round(y.detach())), best_loss)
+        guard = w > 0 and min(size or x.shape[-2:]) > 160  # MS-SSIM's five scales need sides > 160 px
+        with torch.no_grad():
+            best_loss, y_ctx, s0 = obj._hard(params[0], zz(), torch.round(y.detach()), guard)
+        if guard:
+            obj.guard = (w, float(s0), best_loss)
         best = [p.detach().clone() for p in params]
         fall = -2.0 if tau_end is None else math.log(tau_end / tau_start)
         for t in range(steps):
