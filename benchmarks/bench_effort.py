@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--efforts", default="0,3,5", help="comma list; 0 is the anchor and is always run")
     ap.add_argument("--model")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="where the searches run (cpu, cuda); the coding runs on the CPU")
     ap.add_argument("--ms-ssim-guard", type=float, default=None, metavar="W",
                     help="the search's MS-SSIM guard weight (default: latent_search.MS_SSIM_GUARD; 0: off)")
     args = ap.parse_args(argv)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     efforts = sorted({0, *(int(e) for e in args.efforts.split(","))})
     images = {f.name: load_rgb(f) for f in files}
     print(f"model {codec.name}, {len(files)} images ({', '.join(names)}), qualities {args.qualities}, {args.threads} threads, "
-          f"transforms in {resolve()}, MS-SSIM guard {latent_search.MS_SSIM_GUARD:g}\n", flush=True)
+          f"transforms in {resolve()}, MS-SSIM guard {latent_search.MS_SSIM_GUARD:g}, search on {args.device}\n", flush=True)
 
     curves, seconds, total_bytes = {}, {}, {}
     for e in efforts:
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, rgb in images.items():
             for q in qualities:
                 t0 = time.perf_counter()
-                data = licodec.compress(rgb, quality=q, model=codec, effort=e)
+                data = licodec.compress(rgb, quality=q, model=codec, effort=e, device=args.device)
                 times.append(time.perf_counter() - t0)
                 rec = licodec.decompress(data, model=codec, as_array=True)
                 h, w = rgb.shape[:2]

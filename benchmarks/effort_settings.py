@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tau", default=None, help="START or START,END (default: the levels')")
     ap.add_argument("--model")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ms-ssim-guard", type=float, default=None, metavar="W", help="the search's MS-SSIM guard weight (default: the levels'; 0: off)")
+    ap.add_argument("--device", default="cpu", help="where the searches run (cpu, cuda; e.g. the curve to 2,000 iterations on a GPU)")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -72,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
                 obj = latent_search._Objective(model, x, q, float(model.lmbda(q)[0]), tuple(x.shape[-2:]))
                 with torch.enable_grad():
                     before = obj.hard(y, z, torch.round(y))[0]
-                    ys, zs = latent_search.search_latents(model, x, y.clone(), q, steps, lr=lr, tau_start=tau[0],
+                    ys, zs = latent_search.search_latents(model, x, y.clone(), q, steps, lr=lr, tau_start=tau[0], device=args.device,
+                                                          ms_ssim_guard=args.ms_ssim_guard,
+                                                          weights_key=codec.weights_id,
                                                           tau_end=tau[1] if len(tau) > 1 else None, lr_schedule=SCHEDULES[args.schedule])
                     after = obj.hard(ys, zs, torch.round(ys))[0]
                 changes.append(100 * (after - before) / before)
