@@ -47,6 +47,13 @@ def test_run_folder_interpolates_pixels(traj, tmp_path):
     (step, px, rate, dq), = traj.validation_gain(curves, (ref[1], ref[2]))
     assert (step, px) == (3000, 200) and dq == pytest.approx(0.5, abs=1e-6) and rate < 0
 
+    # a validation CSV of the folder instead (the moving average's), pixels from the folder's train.csv
+    rows = _val(3000, 1.0)
+    (tmp_path / "val-ema.csv").write_text("step,level,lambda,bpp,psnr\n" + "".join(
+        f"{r['step']},{r['level']},{r['lambda']},{r['bpp']},{r['psnr']}\n" for r in rows))
+    (step, px, rate, dq), = traj.validation_gain(traj.run_validation(tmp_path / "val-ema.csv"), (ref[1], ref[2]))
+    assert (step, px) == (3000, 200) and dq == pytest.approx(1.0, abs=1e-6)
+
 
 def test_non_overlapping_validation_is_skipped(traj):
     curves = {10: (1, [5.0, 6.0], [10.0, 11.0])}
