@@ -53,12 +53,21 @@ class GDN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         c = x.shape[1]
+        if torch.is_grad_enabled() and x.dim() == 4 and x.requires_grad and not (self.beta.requires_grad or self.gamma.requires_grad):
+            # frozen layer, gradient for x only (the encoder's latent search): in bands
+            with torch.no_grad():
+                beta = self.beta_reparam(self.beta)
+                gamma = self.gamma_reparam(self.gamma).reshape(c, c, 1, 1)
+            return _FrozenGDN.apply(x, beta, gamma, self.inverse, self._band_rows(x))
         beta = self.beta_reparam(self.beta)
         gamma = self.gamma_reparam(self.gamma).reshape(c, c, 1, 1)
         if torch.is_grad_enabled() or x.dim() != 4:
             norm = F.conv2d(x * x, gamma, beta)
             return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
         return self._bands(x, torch.empty_like(x))
+
+    def _band_rows(self, x: Tensor) -> int:
+        return max(1, self.BAND_PIXELS // max(1, x.shape[0] * x.shape[3]))
 
     def inplace_(self, x: Tensor) -> Tensor:
         """Inference only: the same values as ``forward``, written over ``x`` (a temporary
@@ -75,7 +84,7 @@ class GDN(nn.Module):
         c = x.shape[1]
         beta = self.beta_reparam(self.beta)
         gamma = self.gamma_reparam(self.gamma).reshape(c, c, 1, 1)
-        rows = max(1, self.BAND_PIXELS // max(1, x.shape[0] * x.shape[3]))
+        rows = self._band_rows(x)
         for a in range(0, x.shape[2], rows):
             xs = x[:, :, a : a + rows]
             norm = F.conv2d(xs * xs, gamma, beta)
@@ -85,6 +94,64 @@ class GDN(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.beta.numel()}, inverse={self.inverse}"
+
+
+class _FrozenGDN(torch.autograd.Function):
+    """GDN / IGDN with fixed beta, gamma, differentiated for x only, in bands of rows.
+
+    Autograd of the plain formula keeps x², the norm and its root as full-size tensors
+    and streams each through memory several times; here forward and backward work band by
+    band (the band's temporaries stay in cache) and keep x and the root of the norm. With
+    n = beta + gamma x² (over channels) and g the output's gradient:
+
+        IGDN  out = x sqrt(n)     dx = g sqrt(n) + x · gammaᵀ (g x / sqrt(n))
+        GDN   out = x / sqrt(n)   dx = g / sqrt(n) − x · gammaᵀ (g x / sqrt(n)³)
+
+    Works on the (pixels, channels) matrix of a channels-last x (a copy otherwise); the
+    result is channels-last. Under autocast (bf16), the products of both passes run in
+    bf16, as autocast runs the forward's.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, beta: Tensor, gamma: Tensor, inverse: bool, rows: int) -> Tensor:  # type: ignore[override]
+        xm = _pixels(x)  # (pixels, C), a view where x is channels-last
+        gm = gamma.reshape(gamma.shape[0], -1)
+        band = rows * x.shape[3]
+        root = out = None  # sqrt(n) (IGDN) or 1/sqrt(n) (GDN), kept for the backward pass
+        for a in range(0, xm.shape[0], band):
+            xs = xm[a : a + band]
+            r = torch.addmm(beta, xs * xs, gm.t())  # n = beta + x² gammaᵀ
+            if root is None:
+                root = torch.empty(xm.shape, dtype=r.dtype, device=x.device)
+                out = torch.empty(xm.shape, dtype=torch.promote_types(r.dtype, xs.dtype), device=x.device)
+            torch.sqrt(r, out=root[a : a + band]) if inverse else torch.rsqrt(r, out=root[a : a + band])
+            torch.mul(root[a : a + band], xs, out=out[a : a + band])
+        ctx.save_for_backward(xm, root, gm)
+        ctx.inverse, ctx.shape, ctx.band, ctx.mm = inverse, x.shape, band, r.dtype
+        return _image(out, x.shape)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        xm, root, gm = ctx.saved_tensors
+        gr = _pixels(grad)
+        dx = torch.empty(xm.shape, dtype=torch.promote_types(xm.dtype, gr.dtype), device=xm.device)
+        for a in range(0, xm.shape[0], ctx.band):
+            xs, gs, rs = xm[a : a + ctx.band], gr[a : a + ctx.band], root[a : a + ctx.band]
+            t = gs * xs / rs if ctx.inverse else gs * xs * rs**3
+            m = t.to(ctx.mm) @ gm.to(ctx.mm)  # gammaᵀ t per pixel, in the forward product's type
+            torch.addcmul(gs * rs, xs, m, value=1 if ctx.inverse else -1, out=dx[a : a + ctx.band])
+        return _image(dx, ctx.shape), None, None, None, None
+
+
+def _pixels(x: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B·H·W, C): a view for a channels-last tensor, else a copy."""
+    return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def _image(m: Tensor, shape: torch.Size) -> Tensor:
+    """(B·H·W, C) -> (B, C, H, W), channels-last (a view)."""
+    b, c, h, w = shape
+    return m.view(b, h, w, c).permute(0, 3, 1, 2)
 
 
 def IGDN(channels: int, **kwargs) -> GDN:  # noqa: N802 - reads like a layer

@@ -63,3 +63,44 @@ def test_gdn_inplace_refuses_autograd():
     g = GDN(4)
     with pytest.raises(RuntimeError, match="inference"):
         g.inplace_(torch.randn(1, 4, 3, 3))
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_frozen_gdn_gradient_equals_autograd_of_the_formula(inverse, channels_last):
+    """A frozen layer (the encoder's search) differentiates x in bands: the values and
+    x's gradient of the plain formula, in float64; the result is channels-last."""
+    torch.manual_seed(0)
+    g = GDN(16, inverse=inverse).double()
+    with torch.no_grad():
+        g.gamma.add_(torch.rand_like(g.gamma) * 0.3)
+        g.beta.add_(torch.rand_like(g.beta) * 0.2)
+    x = torch.randn(2, 16, 9, 7, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    ref = g(x)  # parameters require grad: autograd of the formula
+    go = torch.randn_like(ref)
+    (ref_dx,) = torch.autograd.grad(ref, x, go)
+    g.requires_grad_(False)
+    g.BAND_PIXELS = 15  # bands of two rows, a short last one
+    out = g(x)
+    assert out.grad_fn is not None and "FrozenGDN" in type(out.grad_fn).__name__
+    (dx,) = torch.autograd.grad(out, x, go)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(dx, ref_dx, rtol=1e-12, atol=1e-12)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.autograd.gradcheck(g, (x[:1, :, :3].detach().clone().requires_grad_(True),))
+
+
+def test_frozen_gdn_under_bf16_autocast_is_close():
+    torch.manual_seed(1)
+    g = IGDN(32).requires_grad_(False)
+    x = torch.randn(1, 32, 8, 8).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    ref = g(x)
+    (ref_dx,) = torch.autograd.grad(ref.square().sum(), x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = g(x)
+    (dx,) = torch.autograd.grad(out.float().square().sum(), x)
+    torch.testing.assert_close(out.float(), ref, rtol=0.03, atol=0.03)
+    torch.testing.assert_close(dx, ref_dx, rtol=0.05, atol=0.05)
