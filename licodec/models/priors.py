@@ -109,6 +109,43 @@ class ConditionalPrior(nn.Module):
             return feats[0]
         return self.entropy_parameters(torch.cat(feats, dim=1))
 
+    def coded_likelihoods(self, y: Tensor, passes: int = 2) -> dict[str, Tensor]:
+        """Likelihoods of the values the coder codes, differentiable by straight-through
+        rounding (the rate that entropy refinement, train/refine.py, minimises)::
+
+            z_hat = m + round(z - m)            m: z's medians (the coder's offsets)
+            psi   = h_s(z_hat)
+            ctx   = round(y), then mu + round(y - mu) for passes - 1 passes (no gradient:
+                                                the coder's causal values, nearly)
+            mu, sigma = g_ep(psi, g_cm(ctx))
+            y_hat = mu + round(y - mu)          p(y_hat | mu, sigma), p(z_hat)
+
+        Gaussian conditionals with means only (the coder's rounding offsets)."""
+        from ..entropy.gaussian import ste_round
+
+        cond = self.conditional
+        if not isinstance(cond, GaussianConditional) or not cond.use_means:
+            raise ValueError("coded likelihoods need a mean-coded Gaussian conditional")
+        lik: dict[str, Tensor] = {}
+        psi = None
+        if self.hyper is not None:
+            zd = self.hyper.z_density
+            z = self.hyper.analysis(y)
+            m = zd.medians().reshape(1, -1, 1, 1).detach()
+            z_hat = m + ste_round(z - m)
+            lik["z"] = zd.likelihood(z_hat)
+            psi = self.hyper.synthesis(z_hat, y.shape[-2:])
+        ctx = None
+        if self.context is not None:
+            with torch.no_grad():
+                ctx = torch.round(y)
+                for _ in range(passes - 1):
+                    mu = cond.split(self.params(psi, ctx))[1]
+                    ctx = mu + torch.round(y - mu)
+        params = self.params(psi, ctx)
+        lik["y"] = cond.likelihood(cond.quantize(y, params, "ste"), params)
+        return lik
+
     def forward(self, y: Tensor, decoder_rounding: str = "noise") -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         lik: dict[str, Tensor] = {}
         psi = None

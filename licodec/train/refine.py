@@ -1,0 +1,176 @@
+"""Entropy refinement: the entropy side of a trained model fitted to the rate the coder pays.
+
+Training measures the rate of y + U(-1/2, 1/2) (its context model reads noisy y too); the
+coder codes y_hat = mu + round(y - mu) and z_hat = m + round(z - m), with the context read
+from y_hat. This stage keeps g_a, g_s and the rate gains fixed and fits h_a, h_s, g_cm and
+g_ep (z's density stays: its medians are the coder's offsets) to that coded rate, with
+straight-through rounding (``ConditionalPrior.coded_likelihoods``). With g_s trained
+straight-through (``--decoder-rounding ste``), the distortion gives the entropy side no
+gradient anyway, so the rate is the whole objective. g_s never runs: g_a's outputs of the
+crops are computed once, so a step costs the entropy networks only (~2.4 s for 8 × 384²
+crops on one CPU core against ~17 s for a training step of 8 × 256²).
+
+::
+
+    crops --g_a (once)--> y0 ;  each step: y = y0 · gain[q], q a random trained level
+        min  -log2 p(y_hat | mu, sigma) - log2 p(z_hat)        over h_a, h_s, g_cm, g_ep
+
+    python -m licodec.train.refine --init licodec/weights/mbt2018-vr192.safetensors \\
+        --data ../shared/datasets/train --out runs/refine/mbt2018-vr192.safetensors
+
+The held-out photos (``split_holdout``, as training) are never cropped for it; it reports
+their coded-rate estimate before and after, per level. Measure real files before shipping
+(benchmarks/heldout.py): docs/default-model.md has what it gave.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..models import CompressionModel
+
+__all__ = ["crop_latents", "coded_bpp", "refine", "main"]
+
+PARTS = ("h_a", "h_s", "g_cm", "g_ep")
+
+
+def _parts(model: CompressionModel) -> dict[str, torch.nn.Module]:
+    prior = model.prior
+    hyper = getattr(prior, "hyper", None)
+    found = {"h_a": hyper.h_a if hyper else None, "h_s": hyper.h_s if hyper else None,
+             "g_cm": getattr(prior, "context", None), "g_ep": getattr(prior, "entropy_parameters", None)}
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def crop_latents(model: CompressionModel, images: list[np.ndarray], crop: int, count: int, seed: int = 0) -> Tensor:
+    """g_a's outputs (before the gain) of ``count`` random crop × crop crops of the images
+    (H, W, 3 uint8) whose sides reach ``crop``, as float16 (count, M, crop/16, crop/16)."""
+    rng = np.random.default_rng(seed)
+    usable = [a for a in images if a.shape[0] >= crop and a.shape[1] >= crop]
+    if not usable:
+        raise ValueError(f"no image has both sides >= {crop}")
+    out = []
+    with torch.inference_mode():
+        for i in range(count):
+            a = usable[int(rng.integers(len(usable)))] if count > len(usable) else usable[i * len(usable) // count]
+            t, left = int(rng.integers(a.shape[0] - crop + 1)), int(rng.integers(a.shape[1] - crop + 1))
+            x = torch.from_numpy(np.ascontiguousarray(a[t : t + crop, left : left + crop])).permute(2, 0, 1)[None].float() / 255
+            out.append(model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous().half())
+    return torch.cat(out)
+
+
+def coded_bpp(model: CompressionModel, latents: list[Tensor], level: float, passes: int = 3) -> float:
+    """The coded-rate estimate (bits per pixel) of g_a outputs (1, M, h, w) at ``level``."""
+    bits = pixels = 0.0
+    with torch.no_grad():
+        for y in latents:
+            gain = model.gain.gains(torch.tensor([float(level)]))[0] if model.gain is not None else 1.0
+            lik = model.prior.coded_likelihoods(y.float() * gain, passes)
+            bits += float(sum(-torch.log2(v).sum() for v in lik.values()))
+            pixels += y.shape[-1] * y.shape[-2] * 256
+    return bits / pixels
+
+
+def refine(model: CompressionModel, latents: Tensor, steps: int, *, lr: float = 3e-5, batch: int = 8, seed: int = 0,
+           parts: tuple[str, ...] = PARTS, log=None) -> None:
+    """Fit ``parts`` of ``model`` (in place) to the coded rate of ``latents`` (from
+    :func:`crop_latents`) at random trained levels; everything else stays as it is."""
+    model.train().requires_grad_(False)
+    have = _parts(model)
+    params = [p for k in parts if k in have for p in have[k].parameters()]
+    if not params:
+        raise ValueError("the model has none of the parts to refine")
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    levels = model.gain.levels if model.gain is not None else None
+    for step in range(1, steps + 1):
+        idx = torch.randint(0, latents.shape[0], (batch,), generator=gen)
+        y = latents[idx].float()
+        if levels is not None:
+            y = y * model.gain.gains(torch.randint(0, levels, (batch,), generator=gen).float())[0]
+        lik = model.prior.coded_likelihoods(y)
+        loss = sum(-torch.log2(v).sum() for v in lik.values()) / (batch * y.shape[-1] * y.shape[-2] * 256)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if log is not None:
+            log(step, float(loss))
+    model.eval().requires_grad_(False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m licodec.train.refine", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--init", required=True, help="the trained model file")
+    ap.add_argument("--data", required=True, help="training photos (the hold-out is left out)")
+    ap.add_argument("--out", required=True, help="the refined model file (float16, coding tables, card)")
+    ap.add_argument("--holdout", type=int, default=24, help="as licodec train --holdout")
+    ap.add_argument("--crops", type=int, default=1000)
+    ap.add_argument("--crop", type=int, default=384)
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.crop % 64 or args.crop < 64:
+        ap.error("--crop must be a positive multiple of 64")
+
+    from ..codec.coding_state import build_coding_state
+    from ..codec.image import load_rgb
+    from ..models.io import load_model, save_model
+    from .data import list_images, split_holdout
+    from .export import round_to_half
+
+    torch.set_num_threads(args.threads)
+    model, _, card = load_model(args.init)
+    model = model.float().eval()
+    train, hold = split_holdout(list_images(args.data), args.holdout)
+    t0 = time.time()
+    latents = crop_latents(model, [load_rgb(p) for p in train], args.crop, args.crops, args.seed)
+    held = []
+    for p in hold:  # the held-out photos whole, cut to multiples of 64
+        a = load_rgb(p)
+        h, w = a.shape[0] // 64 * 64, a.shape[1] // 64 * 64
+        if h and w:
+            x = torch.from_numpy(np.ascontiguousarray(a[:h, :w])).permute(2, 0, 1)[None].float() / 255
+            with torch.inference_mode():
+                held.append(model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous())
+    levels = [0.0, (model.gain.levels - 1) / 2, model.gain.levels - 1.0] if model.gain is not None else [0.0]
+    before = {q: coded_bpp(model, held, q) for q in levels}
+    print(f"{len(latents)} crops, {len(held)} held-out photos, {time.time() - t0:.0f} s", flush=True)
+
+    def log(step: int, loss: float) -> None:
+        if step % 50 == 0 or step == args.steps:
+            print(f"step {step}: coded rate {loss:.5f} bpp ({time.time() - t0:.0f} s)", flush=True)
+
+    refine(model, latents, args.steps, lr=args.lr, batch=args.batch, seed=args.seed, log=log)
+    after = {q: coded_bpp(model, held, q) for q in levels}
+    for q in levels:
+        print(f"level {q:g}: held-out coded-rate estimate {before[q]:.5f} -> {after[q]:.5f} bpp ({100 * (after[q] / before[q] - 1):+.2f}%)")
+    model.requires_grad_(True)  # fit_quantiles needs gradients
+    card = {k: v for k, v in card.items() if k != "kodak"}
+    card["aux_loss"] = {"before": float(model.aux_loss().detach()), "after": sum(d.fit_quantiles() for d in model.densities())}
+    round_to_half(model)
+    card["storage"] = "float16"
+    card["entropy_refinement"] = {"parts": list(PARTS), "crops": len(latents), "crop": args.crop, "steps": args.steps, "lr": args.lr,
+                                  "batch": args.batch, "heldout_coded_bpp": {f"{q:g}": [round(before[q], 5), round(after[q], 5)] for q in levels}}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    save_model(model, out, card, build_coding_state(model), half=True)
+    out.with_suffix(".json").write_text(json.dumps(card, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

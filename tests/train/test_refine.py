@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import torch
+
+from licodec.models.registry import create
+from licodec.train import refine as R
+
+
+def _model():
+    torch.manual_seed(0)
+    return create("mbt2018", N=16, M=16, lambdas=[0.01, 0.05]).eval()
+
+
+def test_coded_likelihoods_are_the_coders_rounding():
+    """y's likelihood is the Gaussian mass of mu + round(y - mu): integer offsets from the means."""
+    model = _model()
+    y = torch.randn(1, 16, 4, 4) * 3
+    lik = model.prior.coded_likelihoods(y)
+    assert set(lik) == {"y", "z"} and lik["y"].shape == y.shape
+    prior = model.prior
+    zd = prior.hyper.z_density
+    z = prior.hyper.analysis(y)
+    m = zd.medians().reshape(1, -1, 1, 1)
+    psi = prior.hyper.synthesis(m + torch.round(z - m), y.shape[-2:])
+    ctx = torch.round(y)
+    mu = prior.conditional.split(prior.params(psi, ctx))[1]
+    ctx = mu + torch.round(y - mu)
+    params = prior.params(psi, ctx)
+    mu = prior.conditional.split(params)[1]
+    torch.testing.assert_close(lik["y"], prior.conditional.likelihood(mu + torch.round(y - mu), params))
+
+
+def test_refine_lowers_the_coded_rate_and_leaves_the_transforms():
+    model = _model()
+    rng = np.random.default_rng(0)
+    images = [(rng.random((64, 96, 3)) * 255).astype(np.uint8) for _ in range(3)]
+    latents = R.crop_latents(model, images, 64, 6)
+    assert latents.shape == (6, 16, 4, 4) and latents.dtype == torch.float16
+    latents = (torch.randn(6, 16, 4, 4) * 4 + torch.linspace(-3, 3, 16)[:, None, None]).half()  # y of some spread
+    fixed = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(("g_a.", "g_s.", "gain.", "prior.hyper.z_density."))}
+    held = [latents[i : i + 1].float() for i in range(6)]
+    before = R.coded_bpp(model, held, 0)
+    R.refine(model, latents, 60, lr=3e-3, batch=4)
+    assert R.coded_bpp(model, held, 0) < 0.97 * before
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in fixed.items())
+
+
+def test_refine_needs_large_enough_images():
+    with pytest.raises(ValueError, match=">= 64"):
+        R.crop_latents(_model(), [np.zeros((32, 32, 3), np.uint8)], 64, 2)
