@@ -25,6 +25,7 @@ their coded-rate estimate before and after, per level. Measure real files before
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -32,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from ..models import CompressionModel
 
@@ -47,6 +49,61 @@ def _parts(model: CompressionModel) -> dict[str, torch.nn.Module]:
     found = {"h_a": hyper.h_a if hyper else None, "h_s": hyper.h_s if hyper else None,
              "g_cm": getattr(prior, "context", None), "g_ep": getattr(prior, "entropy_parameters", None)}
     return {k: v for k, v in found.items() if v is not None}
+
+
+class _CoderWeights(nn.Module):
+    """A conv weight as the coder holds it (int8, a power-of-two scale per output channel:
+    ``fixed.channel_shifts``), straight-through."""
+
+    def __init__(self, out_dim: int, mask: Tensor | None) -> None:
+        super().__init__()
+        self.out_dim, self.mask = out_dim, mask
+
+    def forward(self, w: Tensor) -> Tensor:
+        from ..codec.fixed import channel_shifts
+
+        s = channel_shifts(w if self.mask is None else w * self.mask, self.out_dim)
+        shape = [1] * w.dim()
+        shape[self.out_dim] = -1
+        scale = torch.pow(2.0, s.to(w.dtype)).reshape(shape)
+        return w + (torch.round(w * scale) / scale - w).detach()
+
+
+def _round_input(step: float, module: nn.Module, args: tuple) -> tuple:
+    x = args[0]
+    return (x + (torch.round(x / step) * step - x).detach(),) + tuple(args[1:])
+
+
+@contextlib.contextmanager
+def coder_arithmetic(model: CompressionModel):
+    """Within: h_s, g_cm and g_ep compute with the coder's int8 weights and read their inputs
+    on the coder's grids (2⁻⁴ for g_cm's first layer and every layer of g_ep), both
+    straight-through; on leaving, the float weights are the parameters again."""
+    from functools import partial
+
+    from ..codec.coding_state import INPUT_SHIFTS
+    from ..codec.fixed import ACT_BITS
+
+    prior = model.prior
+    hyper = getattr(prior, "hyper", None)
+    nets = {"hs": hyper.h_s if hyper is not None else None, "ctx": getattr(prior, "context", None), "ep": getattr(prior, "entropy_parameters", None)}
+    done, hooks = [], []
+    try:
+        for key, net in nets.items():
+            if net is None:
+                continue
+            convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+            for conv, shift in zip(convs, INPUT_SHIFTS[key](len(convs))):
+                parametrize.register_parametrization(conv, "weight", _CoderWeights(1 if isinstance(conv, nn.ConvTranspose2d) else 0, getattr(conv, "mask", None)))
+                done.append(conv)
+                if shift:
+                    hooks.append(conv.register_forward_pre_hook(partial(_round_input, 2.0 ** (shift - ACT_BITS))))
+        yield model
+    finally:
+        for h in hooks:
+            h.remove()
+        for conv in done:
+            parametrize.remove_parametrizations(conv, "weight", leave_parametrized=False)
 
 
 def crop_latents(model: CompressionModel, images: list[np.ndarray], crop: int, count: int, seed: int = 0) -> Tensor:
@@ -66,8 +123,12 @@ def crop_latents(model: CompressionModel, images: list[np.ndarray], crop: int, c
     return torch.cat(out)
 
 
-def coded_bpp(model: CompressionModel, latents: list[Tensor], level: float, passes: int = 3) -> float:
-    """The coded-rate estimate (bits per pixel) of g_a outputs (1, M, h, w) at ``level``."""
+def coded_bpp(model: CompressionModel, latents: list[Tensor], level: float, passes: int = 3, coder: bool = False) -> float:
+    """The coded-rate estimate (bits per pixel) of g_a outputs (1, M, h, w) at ``level``;
+    ``coder``: in the coder's arithmetic (:func:`coder_arithmetic`)."""
+    if coder:
+        with coder_arithmetic(model):
+            return coded_bpp(model, latents, level, passes)
     bits = pixels = 0.0
     with torch.no_grad():
         for y in latents:
@@ -79,9 +140,13 @@ def coded_bpp(model: CompressionModel, latents: list[Tensor], level: float, pass
 
 
 def refine(model: CompressionModel, latents: Tensor, steps: int, *, lr: float = 3e-5, batch: int = 8, seed: int = 0,
-           parts: tuple[str, ...] = PARTS, log=None) -> None:
+           parts: tuple[str, ...] = PARTS, coder: bool = False, log=None) -> None:
     """Fit ``parts`` of ``model`` (in place) to the coded rate of ``latents`` (from
-    :func:`crop_latents`) at random trained levels; everything else stays as it is."""
+    :func:`crop_latents`) at random trained levels; everything else stays as it is.
+    ``coder``: with the coder's int8 weights and input grids (:func:`coder_arithmetic`)."""
+    if coder:
+        with coder_arithmetic(model):
+            return refine(model, latents, steps, lr=lr, batch=batch, seed=seed, parts=parts, log=log)
     model.train().requires_grad_(False)
     have = _parts(model)
     params = [p for k in parts if k in have for p in have[k].parameters()]
@@ -120,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--coder-arithmetic", action="store_true", help="refine with the coder's int8 weights and input grids (straight-through)")
     args = ap.parse_args(argv)
     if args.crop % 64 or args.crop < 64:
         ap.error("--crop must be a positive multiple of 64")
@@ -145,15 +211,15 @@ def main(argv: list[str] | None = None) -> int:
             with torch.inference_mode():
                 held.append(model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous())
     levels = [0.0, (model.gain.levels - 1) / 2, model.gain.levels - 1.0] if model.gain is not None else [0.0]
-    before = {q: coded_bpp(model, held, q) for q in levels}
+    before = {q: coded_bpp(model, held, q, coder=args.coder_arithmetic) for q in levels}
     print(f"{len(latents)} crops, {len(held)} held-out photos, {time.time() - t0:.0f} s", flush=True)
 
     def log(step: int, loss: float) -> None:
         if step % 50 == 0 or step == args.steps:
             print(f"step {step}: coded rate {loss:.5f} bpp ({time.time() - t0:.0f} s)", flush=True)
 
-    refine(model, latents, args.steps, lr=args.lr, batch=args.batch, seed=args.seed, log=log)
-    after = {q: coded_bpp(model, held, q) for q in levels}
+    refine(model, latents, args.steps, lr=args.lr, batch=args.batch, seed=args.seed, coder=args.coder_arithmetic, log=log)
+    after = {q: coded_bpp(model, held, q, coder=args.coder_arithmetic) for q in levels}
     for q in levels:
         print(f"level {q:g}: held-out coded-rate estimate {before[q]:.5f} -> {after[q]:.5f} bpp ({100 * (after[q] / before[q] - 1):+.2f}%)")
     model.requires_grad_(True)  # fit_quantiles needs gradients
@@ -162,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     round_to_half(model)
     card["storage"] = "float16"
     card["entropy_refinement"] = {"parts": list(PARTS), "crops": len(latents), "crop": args.crop, "steps": args.steps, "lr": args.lr,
-                                  "batch": args.batch, "heldout_coded_bpp": {f"{q:g}": [round(before[q], 5), round(after[q], 5)] for q in levels}}
+                                  "batch": args.batch, "coder_arithmetic": args.coder_arithmetic, "heldout_coded_bpp": {f"{q:g}": [round(before[q], 5), round(after[q], 5)] for q in levels}}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.eval()

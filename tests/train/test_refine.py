@@ -49,3 +49,27 @@ def test_refine_lowers_the_coded_rate_and_leaves_the_transforms():
 def test_refine_needs_large_enough_images():
     with pytest.raises(ValueError, match=">= 64"):
         R.crop_latents(_model(), [np.zeros((32, 32, 3), np.uint8)], 64, 2)
+
+
+def test_coder_arithmetic_is_the_coders_and_leaves_the_weights():
+    """Within it, h_s/g_cm/g_ep compute with int8 weights (power-of-two scale per output
+    channel) and gradients still reach the float weights; after it the weights are as before."""
+    from licodec.codec.fixed import channel_shifts
+
+    model = _model()
+    ep = model.prior.entropy_parameters
+    conv = [m for m in ep.modules() if isinstance(m, torch.nn.Conv2d)][0]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with R.coder_arithmetic(model):
+        w = conv.weight
+        s = channel_shifts(w, 0).double()
+        ints = w.double() * torch.pow(2.0, s)[:, None, None, None]
+        assert torch.equal(ints, torch.round(ints)) and ints.abs().max() <= 127
+        y = torch.randn(1, 16, 4, 4) * 3
+        sum(-torch.log2(v).sum() for v in model.prior.coded_likelihoods(y).values()).backward()
+        assert conv.parametrizations.weight.original.grad is not None
+        coded = R.coded_bpp(model, [y], 0)
+    assert type(conv).__name__ == "Conv2d" and not hasattr(conv, "parametrizations")
+    after = model.state_dict()
+    assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
+    assert coded != R.coded_bpp(model, [y], 0)  # the float arithmetic gives another estimate
