@@ -126,8 +126,10 @@ class _FrozenGDN(torch.autograd.Function):
                 out = torch.empty(xm.shape, dtype=torch.promote_types(r.dtype, xs.dtype), device=x.device)
             torch.sqrt(r, out=root[a : a + band]) if inverse else torch.rsqrt(r, out=root[a : a + band])
             torch.mul(root[a : a + band], xs, out=out[a : a + band])
+        if root is None:  # no pixels
+            root, out = xm.new_empty(xm.shape), xm.new_empty(xm.shape)
         ctx.save_for_backward(xm, root, gm)
-        ctx.inverse, ctx.shape, ctx.band, ctx.mm = inverse, x.shape, band, r.dtype
+        ctx.inverse, ctx.shape, ctx.band, ctx.mm = inverse, x.shape, band, root.dtype
         return _image(out, x.shape)
 
     @staticmethod
