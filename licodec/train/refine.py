@@ -168,7 +168,7 @@ def refine(model: CompressionModel, latents: Tensor, steps: int, *, lr: float = 
         loss.backward()
         opt.step()
         if log is not None:
-            log(step, float(loss))
+            log(step, float(loss.detach()))
     model.eval().requires_grad_(False)
 
 
