@@ -38,7 +38,7 @@ from torch.nn.utils import parametrize
 
 from ..models import CompressionModel
 
-__all__ = ["crop_latents", "coded_bpp", "refine", "main"]
+__all__ = ["crop_latents", "coded_bpp", "coder_arithmetic", "refine", "main"]
 
 PARTS = ("h_a", "h_s", "g_cm", "g_ep")
 
