@@ -189,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.crop % 64 or args.crop < 64:
         ap.error("--crop must be a positive multiple of 64")
+    if not Path(args.init).is_file():
+        ap.error(f"--init {args.init}: no such model file")
+    if not Path(args.data).is_dir():
+        ap.error(f"--data {args.data}: no such folder")
 
     from ..codec.coding_state import build_coding_state
     from ..codec.image import load_rgb

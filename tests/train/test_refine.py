@@ -73,3 +73,10 @@ def test_coder_arithmetic_is_the_coders_and_leaves_the_weights():
     after = model.state_dict()
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
     assert coded != R.coded_bpp(model, [y], 0)  # the float arithmetic gives another estimate
+
+
+def test_refine_cli_refuses_missing_inputs(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        R.main(["--init", str(tmp_path / "none.safetensors"), "--data", str(tmp_path), "--out", str(tmp_path / "o.safetensors")])
+    assert e.value.code == 2 and "no such model file" in capsys.readouterr().err
+    assert not (tmp_path / "o.safetensors").exists()
