@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["export_run", "model_card", "round_to_half", "halve_model_file"]
+__all__ = ["export_run", "write_model_file", "model_card", "round_to_half", "halve_model_file"]
 
 
 def model_card(trainer) -> dict:
@@ -53,24 +53,31 @@ def export_run(trainer, path: str | os.PathLike, card_extra: dict | None = None,
     ``half``: store the weights as float16. The model is rounded to float16 before its
     identity and coding tables are computed, so the file loads to exactly that model.
     """
-    from ..models.io import save_model
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     card = model_card(trainer)
     card.update(card_extra or {})
-    from ..codec.coding_state import build_coding_state
-
     # A float32 CPU copy: the trainer's model stays as it is (device, precision, mode), and
     # the coding tables come from CPU arithmetic whatever device trained the model (a CUDA
     # run exports the same way as a CPU one).
     model = copy.deepcopy(trainer.ema_model if trainer.ema_model is not None else trainer.model).cpu().float().eval()
-    model.requires_grad_(True)  # the average is kept without gradients; fit_quantiles needs them
-    # The tails of the factorized densities bound their coding tables: fit them fully now.
-    card["aux_loss"] = {"before": float(model.aux_loss().detach()), "after": sum(d.fit_quantiles() for d in model.densities())}
+    return write_model_file(model, path, card, half=half, fit_tails=True)
+
+
+def write_model_file(model: torch.nn.Module, path: str | os.PathLike, card: dict, half: bool = False, fit_tails: bool = False) -> Path:
+    """Write ``model`` (CPU, float32; changed in place) with its coding tables to ``path`` and
+    ``card`` (updated) to ``path`` + .json. ``fit_tails``: fit the factorized densities' tail
+    quantiles fully first (they bound the coding tables); ``half``: round to float16 first,
+    so the identity and tables are the rounded model's."""
+    from ..codec.coding_state import build_coding_state
+    from ..models.io import save_model
+
+    if fit_tails:
+        model.requires_grad_(True)  # fit_quantiles needs gradients
+        card["aux_loss"] = {"before": float(model.aux_loss().detach()), "after": sum(d.fit_quantiles() for d in model.densities())}
     if half:
         round_to_half(model)
         card["storage"] = "float16"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, path, card, build_coding_state(model), half=half)
     path.with_suffix(".json").write_text(json.dumps(card, indent=1))
     return path
@@ -90,15 +97,7 @@ def halve_model_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     The weights are rounded to float16 and the coding tables rebuilt from the rounded model,
     so ``dst`` is a model of its own: measure it, don't assume the float32 file's results.
     """
-    from ..codec.coding_state import build_coding_state
-    from ..models.io import load_model, save_model
+    from ..models.io import load_model
 
     model, _, card = load_model(src)
-    round_to_half(model)
-    card = {k: v for k, v in card.items() if k != "kodak"}
-    card["storage"] = "float16"
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    save_model(model, dst, card, build_coding_state(model), half=True)
-    dst.with_suffix(".json").write_text(json.dumps(card, indent=1))
-    return dst
+    return write_model_file(model, dst, {k: v for k, v in card.items() if k != "kodak"}, half=True)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -106,6 +105,13 @@ def coder_arithmetic(model: CompressionModel):
             parametrize.remove_parametrizations(conv, "weight", leave_parametrized=False)
 
 
+def _analysis(model: CompressionModel, a: np.ndarray) -> Tensor:
+    """g_a of an (H, W, 3) uint8 array: (1, M, H/16, W/16)."""
+    x = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / 255
+    with torch.inference_mode():
+        return model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous()
+
+
 def crop_latents(model: CompressionModel, images: list[np.ndarray], crop: int, count: int, seed: int = 0) -> Tensor:
     """g_a's outputs (before the gain) of ``count`` random crop × crop crops of the images
     (H, W, 3 uint8) whose sides reach ``crop``, as float16 (count, M, crop/16, crop/16)."""
@@ -114,12 +120,10 @@ def crop_latents(model: CompressionModel, images: list[np.ndarray], crop: int, c
     if not usable:
         raise ValueError(f"no image has both sides >= {crop}")
     out = []
-    with torch.inference_mode():
-        for i in range(count):
-            a = usable[int(rng.integers(len(usable)))] if count > len(usable) else usable[i * len(usable) // count]
-            t, left = int(rng.integers(a.shape[0] - crop + 1)), int(rng.integers(a.shape[1] - crop + 1))
-            x = torch.from_numpy(np.ascontiguousarray(a[t : t + crop, left : left + crop])).permute(2, 0, 1)[None].float() / 255
-            out.append(model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous().half())
+    for i in range(count):
+        a = usable[int(rng.integers(len(usable)))] if count > len(usable) else usable[i * len(usable) // count]
+        t, left = int(rng.integers(a.shape[0] - crop + 1)), int(rng.integers(a.shape[1] - crop + 1))
+        out.append(_analysis(model, a[t : t + crop, left : left + crop]).half())
     return torch.cat(out)
 
 
@@ -194,11 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.data).is_dir():
         ap.error(f"--data {args.data}: no such folder")
 
-    from ..codec.coding_state import build_coding_state
     from ..codec.image import load_rgb
-    from ..models.io import load_model, save_model
+    from ..models.io import load_model
     from .data import list_images, split_holdout
-    from .export import round_to_half
+    from .export import write_model_file
 
     torch.set_num_threads(args.threads)
     model, _, card = load_model(args.init)
@@ -211,9 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         a = load_rgb(p)
         h, w = a.shape[0] // 64 * 64, a.shape[1] // 64 * 64
         if h and w:
-            x = torch.from_numpy(np.ascontiguousarray(a[:h, :w])).permute(2, 0, 1)[None].float() / 255
-            with torch.inference_mode():
-                held.append(model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous())
+            held.append(_analysis(model, a[:h, :w]))
     levels = [0.0, (model.gain.levels - 1) / 2, model.gain.levels - 1.0] if model.gain is not None else [0.0]
     before = {q: coded_bpp(model, held, q, coder=args.coder_arithmetic) for q in levels}
     print(f"{len(latents)} crops, {len(held)} held-out photos, {time.time() - t0:.0f} s", flush=True)
@@ -226,18 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     after = {q: coded_bpp(model, held, q, coder=args.coder_arithmetic) for q in levels}
     for q in levels:
         print(f"level {q:g}: held-out coded-rate estimate {before[q]:.5f} -> {after[q]:.5f} bpp ({100 * (after[q] / before[q] - 1):+.2f}%)")
-    model.requires_grad_(True)  # fit_quantiles needs gradients
     card = {k: v for k, v in card.items() if k != "kodak"}
-    card["aux_loss"] = {"before": float(model.aux_loss().detach()), "after": sum(d.fit_quantiles() for d in model.densities())}
-    round_to_half(model)
-    card["storage"] = "float16"
     card["entropy_refinement"] = {"parts": list(PARTS), "crops": len(latents), "crop": args.crop, "steps": args.steps, "lr": args.lr,
                                   "batch": args.batch, "coder_arithmetic": args.coder_arithmetic, "heldout_coded_bpp": {f"{q:g}": [round(before[q], 5), round(after[q], 5)] for q in levels}}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model.eval()
-    save_model(model, out, card, build_coding_state(model), half=True)
-    out.with_suffix(".json").write_text(json.dumps(card, indent=1))
+    out = write_model_file(model.eval(), args.out, card, half=True, fit_tails=True)
     print(f"wrote {out}")
     return 0
 

@@ -80,3 +80,26 @@ def test_refine_cli_refuses_missing_inputs(tmp_path, capsys):
         R.main(["--init", str(tmp_path / "none.safetensors"), "--data", str(tmp_path), "--out", str(tmp_path / "o.safetensors")])
     assert e.value.code == 2 and "no such model file" in capsys.readouterr().err
     assert not (tmp_path / "o.safetensors").exists()
+
+
+def test_refine_cli_writes_a_model_that_codes(tmp_path):
+    from PIL import Image
+
+    from licodec.codec.api import compress, decompress
+    from licodec.models.io import load_model, save_model
+
+    model = _model()
+    src = tmp_path / "m.safetensors"
+    save_model(model, src, {"name": "tiny"})
+    data = tmp_path / "photos"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(data / f"p{i}.png")
+    out = tmp_path / "r.safetensors"
+    assert R.main(["--init", str(src), "--data", str(data), "--out", str(out), "--holdout", "1", "--crops", "3", "--crop", "64",
+                   "--steps", "2", "--batch", "2"]) == 0
+    _, _, card = load_model(out)
+    assert card["storage"] == "float16" and card["entropy_refinement"]["steps"] == 2
+    img = (rng.random((32, 48, 3)) * 255).astype(np.uint8)
+    assert decompress(compress(img, 1, model=out), model=out, as_array=True).shape == img.shape
