@@ -107,7 +107,7 @@ def coder_arithmetic(model: CompressionModel):
 
 def _analysis(model: CompressionModel, a: np.ndarray) -> Tensor:
     """g_a of an (H, W, 3) uint8 array: (1, M, H/16, W/16)."""
-    x = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / 255
+    x = torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].float() / 255  # a writable copy
     with torch.inference_mode():
         return model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous()
 
