@@ -143,14 +143,26 @@ def coded_bpp(model: CompressionModel, latents: list[Tensor], level: float, pass
     return bits / pixels
 
 
+def level_rates(model: CompressionModel, latents: Tensor, count: int = 16) -> Tensor:
+    """The coded rate (bits per pixel, context from two passes) of the first ``count``
+    ``latents`` at each trained level: (levels,), the normalisers of ``relative``."""
+    levels = model.gain.levels if model.gain is not None else 1
+    few = [latents[i : i + 1].float() for i in range(min(count, latents.shape[0]))]
+    return torch.tensor([coded_bpp(model, few, q, passes=2) for q in range(levels)])
+
+
 def refine(model: CompressionModel, latents: Tensor, steps: int, *, lr: float = 3e-5, batch: int = 8, seed: int = 0,
-           parts: tuple[str, ...] = PARTS, coder: bool = False, log=None) -> None:
+           parts: tuple[str, ...] = PARTS, coder: bool = False, relative: bool = False, log=None) -> None:
     """Fit ``parts`` of ``model`` (in place) to the coded rate of ``latents`` (from
     :func:`crop_latents`) at random trained levels; everything else stays as it is.
-    ``coder``: with the coder's int8 weights and input grids (:func:`coder_arithmetic`)."""
+    ``coder``: with the coder's int8 weights and input grids (:func:`coder_arithmetic`).
+    ``relative``: each crop's rate divided by its level's rate before refinement
+    (:func:`level_rates`), so every level weighs the same in relative terms, as in a
+    BD-rate (by default the bits add up and the high rates dominate)."""
     if coder:
         with coder_arithmetic(model):
-            return refine(model, latents, steps, lr=lr, batch=batch, seed=seed, parts=parts, log=log)
+            return refine(model, latents, steps, lr=lr, batch=batch, seed=seed, parts=parts, relative=relative, log=log)
+    norm = level_rates(model, latents) if relative else None
     model.train().requires_grad_(False)
     have = _parts(model)
     params = [p for k in parts if k in have for p in have[k].parameters()]
@@ -164,10 +176,12 @@ def refine(model: CompressionModel, latents: Tensor, steps: int, *, lr: float = 
     for step in range(1, steps + 1):
         idx = torch.randint(0, latents.shape[0], (batch,), generator=gen)
         y = latents[idx].float()
+        level = torch.randint(0, levels or 1, (batch,), generator=gen)
         if levels is not None:
-            y = y * model.gain.gains(torch.randint(0, levels, (batch,), generator=gen).float())[0]
+            y = y * model.gain.gains(level.float())[0]
         lik = model.prior.coded_likelihoods(y)
-        loss = sum(-torch.log2(v).sum() for v in lik.values()) / (batch * y.shape[-1] * y.shape[-2] * 256)
+        bits = sum(-torch.log2(v).flatten(1).sum(1) for v in lik.values()) / (y.shape[-1] * y.shape[-2] * 256)  # (batch,) bpp
+        loss = (bits / norm[level] if norm is not None else bits).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -190,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--coder-arithmetic", action="store_true", help="refine with the coder's int8 weights and input grids (straight-through)")
+    ap.add_argument("--relative", action="store_true", help="weigh each level's rate relative to its rate before (as a BD-rate does); default: bits add up")
     args = ap.parse_args(argv)
     if args.crop % 64 or args.crop < 64:
         ap.error("--crop must be a positive multiple of 64")
@@ -217,19 +232,23 @@ def main(argv: list[str] | None = None) -> int:
             held.append(_analysis(model, a[:h, :w]))
     levels = [0.0, (model.gain.levels - 1) / 2, model.gain.levels - 1.0] if model.gain is not None else [0.0]
     before = {q: coded_bpp(model, held, q, coder=args.coder_arithmetic) for q in levels}
+    seen = [latents[i : i + 1].float() for i in range(0, len(latents), max(1, len(latents) // 24))][:24]  # overfitting shows here
+    seen_before = {q: coded_bpp(model, seen, q, coder=args.coder_arithmetic) for q in levels}
     print(f"{len(latents)} crops, {len(held)} held-out photos, {time.time() - t0:.0f} s", flush=True)
 
     def log(step: int, loss: float) -> None:
         if step % 50 == 0 or step == args.steps:
             print(f"step {step}: coded rate {loss:.5f} bpp ({time.time() - t0:.0f} s)", flush=True)
 
-    refine(model, latents, args.steps, lr=args.lr, batch=args.batch, seed=args.seed, coder=args.coder_arithmetic, log=log)
+    refine(model, latents, args.steps, lr=args.lr, batch=args.batch, seed=args.seed, coder=args.coder_arithmetic, relative=args.relative, log=log)
     after = {q: coded_bpp(model, held, q, coder=args.coder_arithmetic) for q in levels}
+    seen_after = {q: coded_bpp(model, seen, q, coder=args.coder_arithmetic) for q in levels}
     for q in levels:
-        print(f"level {q:g}: held-out coded-rate estimate {before[q]:.5f} -> {after[q]:.5f} bpp ({100 * (after[q] / before[q] - 1):+.2f}%)")
+        print(f"level {q:g}: coded-rate estimate, held-out photos {before[q]:.5f} -> {after[q]:.5f} bpp ({100 * (after[q] / before[q] - 1):+.2f}%), "
+              f"{len(seen)} of the crops {seen_before[q]:.5f} -> {seen_after[q]:.5f} ({100 * (seen_after[q] / seen_before[q] - 1):+.2f}%)")
     card = {k: v for k, v in card.items() if k != "kodak"}
     card["entropy_refinement"] = {"parts": list(PARTS), "crops": len(latents), "crop": args.crop, "steps": args.steps, "lr": args.lr,
-                                  "batch": args.batch, "coder_arithmetic": args.coder_arithmetic, "heldout_coded_bpp": {f"{q:g}": [round(before[q], 5), round(after[q], 5)] for q in levels}}
+                                  "batch": args.batch, "coder_arithmetic": args.coder_arithmetic, "relative": args.relative, "heldout_coded_bpp": {f"{q:g}": [round(before[q], 5), round(after[q], 5)] for q in levels}}
     out = write_model_file(model.eval(), args.out, card, half=True, fit_tails=True)
     print(f"wrote {out}")
     return 0

@@ -30,7 +30,8 @@ def test_coded_likelihoods_are_the_coders_rounding():
     torch.testing.assert_close(lik["y"], prior.conditional.likelihood(mu + torch.round(y - mu), params))
 
 
-def test_refine_lowers_the_coded_rate_and_leaves_the_transforms():
+@pytest.mark.parametrize("relative", [False, True])
+def test_refine_lowers_the_coded_rate_and_leaves_the_transforms(relative):
     model = _model()
     rng = np.random.default_rng(0)
     images = [(rng.random((64, 96, 3)) * 255).astype(np.uint8) for _ in range(3)]
@@ -39,11 +40,20 @@ def test_refine_lowers_the_coded_rate_and_leaves_the_transforms():
     latents = (torch.randn(6, 16, 4, 4) * 4 + torch.linspace(-3, 3, 16)[:, None, None]).half()  # y of some spread
     fixed = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(("g_a.", "g_s.", "gain.", "prior.hyper.z_density."))}
     held = [latents[i : i + 1].float() for i in range(6)]
-    before = R.coded_bpp(model, held, 0)
-    R.refine(model, latents, 60, lr=3e-3, batch=4)
-    assert R.coded_bpp(model, held, 0) < 0.97 * before
+    before = [R.coded_bpp(model, held, q) for q in (0, 1)]
+    R.refine(model, latents, 60, lr=3e-3, batch=4, relative=relative)
+    assert all(R.coded_bpp(model, held, q) < 0.97 * b for q, b in zip((0, 1), before))
     after = model.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in fixed.items())
+
+
+def test_level_rates_are_each_levels_coded_rate():
+    model = _model()
+    latents = (torch.randn(5, 16, 4, 4) * 4).half()
+    rates = R.level_rates(model, latents, count=3)
+    few = [latents[i : i + 1].float() for i in range(3)]
+    assert rates.shape == (2,) and rates[1] > rates[0]  # the higher λ's gain spreads y wider
+    assert rates.tolist() == pytest.approx([R.coded_bpp(model, few, q, passes=2) for q in (0, 1)])
 
 
 def test_refine_needs_large_enough_images():
@@ -98,8 +108,8 @@ def test_refine_cli_writes_a_model_that_codes(tmp_path):
         Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(data / f"p{i}.png")
     out = tmp_path / "r.safetensors"
     assert R.main(["--init", str(src), "--data", str(data), "--out", str(out), "--holdout", "1", "--crops", "3", "--crop", "64",
-                   "--steps", "2", "--batch", "2"]) == 0
+                   "--steps", "2", "--batch", "2", "--relative"]) == 0
     _, _, card = load_model(out)
-    assert card["storage"] == "float16" and card["entropy_refinement"]["steps"] == 2
+    assert card["storage"] == "float16" and card["entropy_refinement"]["steps"] == 2 and card["entropy_refinement"]["relative"]
     img = (rng.random((32, 48, 3)) * 255).astype(np.uint8)
     assert decompress(compress(img, 1, model=out), model=out, as_array=True).shape == img.shape
