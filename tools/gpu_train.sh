@@ -27,6 +27,10 @@
 #     tools/gpu_train.sh start SECONDS [flags]     runs side by side that differ in their flags (a recipe
 #                                                  measurement at equal compute): run folders run-MODEL.NAME,
 #                                                  exports MODEL.NAME.safetensors (names: letters, digits, _)
+#   REFINE="--relative --coder-arithmetic" tools/gpu_train.sh collect [SECONDS]
+#                                                  also refine each export's entropy side on the GPU
+#                                                  (python -m licodec.train.refine, ~1 min): NAME.refined
+#                                                  is sent first, then the plain exports as they fit
 #   tools/gpu_train.sh send NAME...                send exports a call could not fit (NAME.safetensors)
 #   tools/gpu_train.sh dry                         the whole lease on this machine's CPU, tiny (the test)
 #
@@ -112,8 +116,17 @@ export_send() {  # the step reached, whether the run finished or its time limit 
     done
     wait
     for r in $(runs); do echo "== $r"; tail -n 3 "$D/train-$r.log"; tail -n 1 "$D/run-$r/train.csv" 2>/dev/null; done
-    send $(runs)
-    [ -n "$OUT" ] && tar czf "$OUT/logs.tgz" -C "$D" $(cd "$D" && ls -d train-*.log run-*/train.csv run-*/val.csv run-*/val-ema.csv bench*.md exactness.md 2>/dev/null)
+    local first=""
+    if [ -n "${REFINE-}" ]; then  # the entropy side fitted to the coded rate (docs/training.md, "Entropy refinement")
+        for r in $(runs); do
+            python3 -m licodec.train.refine --init "$D/$r.safetensors" --data "$D/train" --out "$D/$r.refined.safetensors" \
+                --device "${REFINE_DEVICE:-cuda}" --threads 4 $REFINE > "$D/refine-$r.log" 2>&1
+            echo "== $r refined (exit $?)"; tail -n 9 "$D/refine-$r.log"
+            first="$first $r.refined"
+        done
+    fi
+    send $first $(runs)
+    [ -n "$OUT" ] && tar czf "$OUT/logs.tgz" -C "$D" $(cd "$D" && ls -d train-*.log refine-*.log run-*/train.csv run-*/val.csv run-*/val-ema.csv bench*.md exactness.md 2>/dev/null)
 }
 
 watch() {  # watch SECONDS: until the runs end or SECONDS pass, each model's last log row every minute
@@ -179,17 +192,22 @@ dry)  # the lease path on this machine's CPU with tiny data: stage, start (with 
     # two variants side by side (the second with straight-through rounding), each annealed at its end
     export VARIANTS="base ste" VARIANT_ste="--decoder-rounding ste"
     WATCH=2 SPEED_FLAGS=${DRY_SPEED_FLAGS-} "$R/tools/gpu_train.sh" start 25 --anneal-seconds 8 --lr 1e-3 --steps 100000 $small
-    SPEED_FLAGS=${DRY_SPEED_FLAGS-} "$R/tools/gpu_train.sh" collect 120
+    REFINE="--holdout 1 --crops 4 --crop 64 --steps 2 --batch 2 --relative --coder-arithmetic" REFINE_DEVICE=cpu \
+        SPEED_FLAGS=${DRY_SPEED_FLAGS-} "$R/tools/gpu_train.sh" collect 120
     for r in mbt2018.base mbt2018.ste; do
         { grep -q "annealing at step" "$GPU_DATA/train-$r.log" && tail -n 1 "$GPU_DATA/run-$r/train.csv" | grep -q ",0.0001,"; } \
             || { echo "dry run: $r did not anneal"; exit 1; }
-        cat "$OUT/$r".safetensors.part-* > "$W/$r.safetensors"
-        sha256sum "$W/$r.safetensors" "$W/data/$r.safetensors"
-        cmp "$W/$r.safetensors" "$W/data/$r.safetensors"
+        for f in $r $r.refined; do
+            cat "$OUT/$f".safetensors.part-* > "$W/$f.safetensors"
+            sha256sum "$W/$f.safetensors" "$W/data/$f.safetensors"
+            cmp "$W/$f.safetensors" "$W/data/$f.safetensors"
+        done
     done
     python3 -c "import sys; from licodec.train.checkpoint import load_entry; print('dry run: decoder rounding', *(load_entry(p, 'config')['decoder_rounding'] for p in sys.argv[1:]))" \
         "$GPU_DATA/run-mbt2018.base/checkpoint.safetensors" "$GPU_DATA/run-mbt2018.ste/checkpoint.safetensors"
     echo "dry run: annealed in the same run"
+    python3 -c "import sys; from licodec.models.io import load_model; print('dry run: refined', *(load_model(p)[2]['entropy_refinement']['steps'] for p in sys.argv[1:]))" \
+        "$W/mbt2018.base.refined.safetensors" "$W/mbt2018.ste.refined.safetensors"
     echo "dry run: reassembled export identical"
     rm -rf "$W"
     ;;

@@ -16,7 +16,8 @@ crops on one CPU core against ~17 s for a training step of 8 × 256²).
         min  -log2 p(y_hat | mu, sigma) - log2 p(z_hat)        over h_a, h_s, g_cm, g_ep
 
     python -m licodec.train.refine --init licodec/weights/mbt2018-vr192.safetensors \\
-        --data ../shared/datasets/train --out runs/refine/mbt2018-vr192.safetensors
+        --data ../shared/datasets/train --out runs/refine/mbt2018-vr192.safetensors \\
+        --relative --coder-arithmetic [--device cuda]
 
 The held-out photos (``split_holdout``, as training) are never cropped for it; it reports
 their coded-rate estimate before and after, per level. Measure real files before shipping
@@ -61,7 +62,7 @@ class _CoderWeights(nn.Module):
     def forward(self, w: Tensor) -> Tensor:
         from ..codec.fixed import channel_shifts
 
-        s = channel_shifts(w if self.mask is None else w * self.mask, self.out_dim)
+        s = channel_shifts((w if self.mask is None else w * self.mask).detach().cpu(), self.out_dim).to(w.device)
         shape = [1] * w.dim()
         shape[self.out_dim] = -1
         scale = torch.pow(2.0, s.to(w.dtype)).reshape(shape)
@@ -105,16 +106,21 @@ def coder_arithmetic(model: CompressionModel):
             parametrize.remove_parametrizations(conv, "weight", leave_parametrized=False)
 
 
+def _device(model: CompressionModel) -> torch.device:
+    return next(model.parameters()).device
+
+
 def _analysis(model: CompressionModel, a: np.ndarray) -> Tensor:
-    """g_a of an (H, W, 3) uint8 array: (1, M, H/16, W/16)."""
-    x = torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].float() / 255  # a writable copy
+    """g_a of an (H, W, 3) uint8 array: (1, M, H/16, W/16), on the model's device."""
+    x = torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].to(_device(model)).float() / 255  # a writable copy
     with torch.inference_mode():
         return model.g_a(x.contiguous(memory_format=torch.channels_last)).contiguous()
 
 
 def crop_latents(model: CompressionModel, images: list[np.ndarray], crop: int, count: int, seed: int = 0) -> Tensor:
     """g_a's outputs (before the gain) of ``count`` random crop × crop crops of the images
-    (H, W, 3 uint8) whose sides reach ``crop``, as float16 (count, M, crop/16, crop/16)."""
+    (H, W, 3 uint8) whose sides reach ``crop``, as float16 (count, M, crop/16, crop/16), on
+    the CPU (the model may be on a GPU)."""
     rng = np.random.default_rng(seed)
     usable = [a for a in images if a.shape[0] >= crop and a.shape[1] >= crop]
     if not usable:
@@ -123,7 +129,7 @@ def crop_latents(model: CompressionModel, images: list[np.ndarray], crop: int, c
     for i in range(count):
         a = usable[int(rng.integers(len(usable)))] if count > len(usable) else usable[i * len(usable) // count]
         t, left = int(rng.integers(a.shape[0] - crop + 1)), int(rng.integers(a.shape[1] - crop + 1))
-        out.append(_analysis(model, a[t : t + crop, left : left + crop]).half())
+        out.append(_analysis(model, a[t : t + crop, left : left + crop]).half().cpu())
     return torch.cat(out)
 
 
@@ -136,8 +142,8 @@ def coded_bpp(model: CompressionModel, latents: list[Tensor], level: float, pass
     bits = pixels = 0.0
     with torch.no_grad():
         for y in latents:
-            gain = model.gain.gains(torch.tensor([float(level)]))[0] if model.gain is not None else 1.0
-            lik = model.prior.coded_likelihoods(y.float() * gain, passes)
+            gain = model.gain.gains(torch.tensor([float(level)], device=_device(model)))[0] if model.gain is not None else 1.0
+            lik = model.prior.coded_likelihoods(y.to(_device(model)).float() * gain, passes)
             bits += float(sum(-torch.log2(v).sum() for v in lik.values()))
             pixels += y.shape[-1] * y.shape[-2] * 256
     return bits / pixels
@@ -148,7 +154,7 @@ def level_rates(model: CompressionModel, latents: Tensor, count: int = 16) -> Te
     ``latents`` at each trained level: (levels,), the normalisers of ``relative``."""
     levels = model.gain.levels if model.gain is not None else 1
     few = [latents[i : i + 1].float() for i in range(min(count, latents.shape[0]))]
-    return torch.tensor([coded_bpp(model, few, q, passes=2) for q in range(levels)])
+    return torch.tensor([coded_bpp(model, few, q, passes=2) for q in range(levels)], device=_device(model))
 
 
 def refine(model: CompressionModel, latents: Tensor, steps: int, *, lr: float = 3e-5, batch: int = 8, seed: int = 0,
@@ -175,8 +181,8 @@ def refine(model: CompressionModel, latents: Tensor, steps: int, *, lr: float = 
     levels = model.gain.levels if model.gain is not None else None
     for step in range(1, steps + 1):
         idx = torch.randint(0, latents.shape[0], (batch,), generator=gen)
-        y = latents[idx].float()
-        level = torch.randint(0, levels or 1, (batch,), generator=gen)
+        y = latents[idx].to(_device(model)).float()
+        level = torch.randint(0, levels or 1, (batch,), generator=gen).to(y.device)
         if levels is not None:
             y = y * model.gain.gains(level.float())[0]
         lik = model.prior.coded_likelihoods(y)
@@ -202,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="where to refine: cpu or cuda (the crops' latents stay in CPU memory)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--coder-arithmetic", action="store_true", help="refine with the coder's int8 weights and input grids (straight-through)")
     ap.add_argument("--relative", action="store_true", help="weigh each level's rate relative to its rate before (as a BD-rate does); default: bits add up")
@@ -220,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     model, _, card = load_model(args.init)
-    model = model.float().eval()
+    if args.device != "cpu" and not torch.cuda.is_available():
+        ap.error(f"--device {args.device}: torch sees no CUDA device here")
+    model = model.float().eval().to(args.device)
     train, hold = split_holdout(list_images(args.data), args.holdout)
     t0 = time.time()
     latents = crop_latents(model, [load_rgb(p) for p in train], args.crop, args.crops, args.seed)
@@ -238,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def log(step: int, loss: float) -> None:
         if step % 50 == 0 or step == args.steps:
-            print(f"step {step}: coded rate {loss:.5f} bpp ({time.time() - t0:.0f} s)", flush=True)
+            what = "coded rate / its level's before" if args.relative else "coded rate (bpp)"
+            print(f"step {step}: {what} {loss:.5f} ({time.time() - t0:.0f} s)", flush=True)
 
     refine(model, latents, args.steps, lr=args.lr, batch=args.batch, seed=args.seed, coder=args.coder_arithmetic, relative=args.relative, log=log)
     after = {q: coded_bpp(model, held, q, coder=args.coder_arithmetic) for q in levels}
@@ -249,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     card = {k: v for k, v in card.items() if k != "kodak"}
     card["entropy_refinement"] = {"parts": list(PARTS), "crops": len(latents), "crop": args.crop, "steps": args.steps, "lr": args.lr,
                                   "batch": args.batch, "coder_arithmetic": args.coder_arithmetic, "relative": args.relative, "heldout_coded_bpp": {f"{q:g}": [round(before[q], 5), round(after[q], 5)] for q in levels}}
-    out = write_model_file(model.eval(), args.out, card, half=True, fit_tails=True)
+    out = write_model_file(model.eval().cpu(), args.out, card, half=True, fit_tails=True)
     print(f"wrote {out}")
     return 0
 

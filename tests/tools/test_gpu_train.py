@@ -55,3 +55,4 @@ def test_dry_run_of_the_whole_lease():
     assert "dry run: annealed in the same run" in r.stdout  # the last seconds at a tenth of the rate
     assert "dry run: decoder rounding noise ste" in r.stdout  # two variants side by side, each with its flags
     assert "time limit (25 s) reached" in r.stdout  # the run stopped itself, checkpointed, and was exported
+    assert "dry run: refined 2 2" in r.stdout  # REFINE: each export refined, sent first and reassembled
