@@ -93,11 +93,8 @@ class _Objective:
         bits = torch.zeros((), dtype=torch.float32, device=y.device)
         psi = None
         if z is not None:
-            zd = self.hyper.z_density
-            m = zd.medians().reshape(1, -1, 1, 1).detach()
-            z_t = m + q(z - m)
-            bits = bits - torch.log2(zd.likelihood(z_t)).sum()
-            psi = self.hyper.synthesis(z_t, y.shape[-2:])
+            z_t, psi = self._z(z, y, q)
+            bits = bits - torch.log2(self.hyper.z_density.likelihood(z_t)).sum()
         if self.density is not None:
             m = self.density.medians().reshape(1, -1, 1, 1).detach()
             y_t = m + q(y - m)
@@ -134,8 +131,16 @@ class _Objective:
         """The MS-SSIM of the decode :meth:`hard` measures."""
         return float(self._hard(y, z, y_ctx, True)[2])
 
+    def _z(self, z: Tensor, y: Tensor, q: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
+        """(z quantised by ``q`` around its medians, the hyper features h_s of it)."""
+        m = self.hyper.z_density.medians().reshape(1, -1, 1, 1).detach()
+        z_t = m + q(z - m)
+        return z_t, self.hyper.synthesis(z_t, y.shape[-2:])
+
     def _hard(self, y: Tensor, z: Tensor | None, y_ctx: Tensor, ms: bool) -> tuple[float, Tensor, Tensor | None]:
-        y_ctx = self(y, z, y_ctx, None)[2]
+        if self.density is None:  # one pass of the entropy model settles the context (g_s runs once, below)
+            psi = self._z(z, y, torch.round)[1] if z is not None else None
+            y_ctx = self.model.prior.settle_context(y.detach(), psi, y_ctx)
         loss, _, y_hat, s = self(y, z, y_ctx, None, ms=ms)
         return float(loss), y_hat, s
 

@@ -109,6 +109,23 @@ class ConditionalPrior(nn.Module):
             return feats[0]
         return self.entropy_parameters(torch.cat(feats, dim=1))
 
+    @torch.no_grad()
+    def settle_context(self, y: Tensor, psi: Tensor | None, ctx: Tensor, passes: int = 1) -> Tensor:
+        """The context model's input moved towards the coder's causal values: from ``ctx``
+        (e.g. round(y)), ``passes`` times ctx = mu + round(y - mu), mu from params(psi, ctx);
+        round(y) when the means are not coded; ``ctx`` as it is without a context model.
+        Position by position the coder's y_hat is the fixed point; one or two passes come
+        within a percent of its rate (docs/default-model.md, "Entropy refinement")."""
+        cond = self.conditional
+        if self.context is None:
+            return ctx
+        if not getattr(cond, "use_means", False):
+            return torch.round(y)
+        for _ in range(passes):
+            mu = cond.split(self.params(psi, ctx))[1]
+            ctx = mu + torch.round(y - mu)
+        return ctx
+
     def coded_likelihoods(self, y: Tensor, passes: int = 2) -> dict[str, Tensor]:
         """Likelihoods of the values the coder codes, differentiable by straight-through
         rounding (the rate that entropy refinement, train/refine.py, minimises)::
@@ -135,13 +152,7 @@ class ConditionalPrior(nn.Module):
             z_hat = m + ste_round(z - m)
             lik["z"] = zd.likelihood(z_hat)
             psi = self.hyper.synthesis(z_hat, y.shape[-2:])
-        ctx = None
-        if self.context is not None:
-            with torch.no_grad():
-                ctx = torch.round(y)
-                for _ in range(passes - 1):
-                    mu = cond.split(self.params(psi, ctx))[1]
-                    ctx = mu + torch.round(y - mu)
+        ctx = self.settle_context(y.detach(), psi, torch.round(y.detach()), passes - 1) if self.context is not None else None
         params = self.params(psi, ctx)
         lik["y"] = cond.likelihood(cond.quantize(y, params, "ste"), params)
         return lik
