@@ -141,6 +141,98 @@ int64_t lc_store(const int64_t *sym, const int64_t *mu, int64_t n, int64_t M,
     return 0;
 }
 
+/* Exact int8 matrix product: out (n, O) int32 = a (n, K) int8 @ W, given wt = W transposed
+ * as int16 (O, Kp), Kp = K rounded up to a multiple of 16, zero-padded; a16 (n, Kp) int16
+ * is scratch. Every product of an int8 digit (|a| <= 128) and an int8 weight (|w| <= 127)
+ * and every sum (|sum| <= K * 128 * 127 < 2**31 for K < 2**17) is an exact int32, in any
+ * order: the same integers as torch._int_mm and fixed.py's float32 blocks. With AVX2
+ * (vpmaddwd: two int16 products summed into int32) where the CPU has it, plain C
+ * elsewhere. Tiles: 32 rows (in L2), two columns of wt (in L1) against four rows at a
+ * time; the weights pass once per tile, not once per row. simd = 0: plain C even where
+ * AVX2 is (for the tests). Returns 0. */
+#define MM_TILE 32
+
+static void mm_plain(const int16_t *a, const int16_t *wt, int32_t *out, int64_t n, int64_t kp, int64_t o) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < o; j++) {
+            const int16_t *x = a + i * kp, *w = wt + j * kp;
+            int32_t s = 0;
+            for (int64_t k = 0; k < kp; k++) s += (int32_t)x[k] * w[k];
+            out[i * o + j] = s;
+        }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define LC_AVX2 1
+
+__attribute__((target("avx2"))) static inline int32_t hsum8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+#define LD(ptr) _mm256_loadu_si256((const __m256i *)(ptr))
+#define MADD(acc, x, w) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
+
+__attribute__((target("avx2"))) static void mm_avx2(const int16_t *a, const int16_t *wt, int32_t *out,
+                                                    int64_t n, int64_t kp, int64_t o) {
+    for (int64_t t = 0; t < n; t += MM_TILE) {
+        int64_t t_end = t + MM_TILE < n ? t + MM_TILE : n;
+        for (int64_t j = 0; j < o; j += 2) {
+            int64_t pair = j + 1 < o;
+            const int16_t *w0 = wt + j * kp, *w1 = wt + (j + pair) * kp; /* a lone last column twice */
+            int64_t i = t;
+            for (; i + 4 <= t_end; i += 4) {
+                const int16_t *x0 = a + i * kp, *x1 = x0 + kp, *x2 = x1 + kp, *x3 = x2 + kp;
+                __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+                for (int64_t k = 0; k < kp; k += 16) {
+                    __m256i u = LD(w0 + k), v = LD(w1 + k), x;
+                    x = LD(x0 + k); MADD(s00, x, u); MADD(s01, x, v);
+                    x = LD(x1 + k); MADD(s10, x, u); MADD(s11, x, v);
+                    x = LD(x2 + k); MADD(s20, x, u); MADD(s21, x, v);
+                    x = LD(x3 + k); MADD(s30, x, u); MADD(s31, x, v);
+                }
+                out[i * o + j] = hsum8(s00); out[(i + 1) * o + j] = hsum8(s10);
+                out[(i + 2) * o + j] = hsum8(s20); out[(i + 3) * o + j] = hsum8(s30);
+                if (pair) {
+                    out[i * o + j + 1] = hsum8(s01); out[(i + 1) * o + j + 1] = hsum8(s11);
+                    out[(i + 2) * o + j + 1] = hsum8(s21); out[(i + 3) * o + j + 1] = hsum8(s31);
+                }
+            }
+            for (; i < t_end; i++) {
+                const int16_t *x0 = a + i * kp;
+                __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+                for (int64_t k = 0; k < kp; k += 16) {
+                    __m256i x = LD(x0 + k);
+                    MADD(s0, x, LD(w0 + k)); MADD(s1, x, LD(w1 + k));
+                }
+                out[i * o + j] = hsum8(s0);
+                if (pair) out[i * o + j + 1] = hsum8(s1);
+            }
+        }
+    }
+}
+#endif
+
+int64_t lc_mm(const int8_t *a, int64_t n, int64_t K, const int16_t *wt, int64_t kp, int64_t o,
+              int16_t *a16, int32_t *out, int64_t simd) {
+    for (int64_t i = 0; i < n; i++) {
+        int16_t *r = a16 + i * kp;
+        for (int64_t k = 0; k < K; k++) r[k] = a[i * K + k];
+        for (int64_t k = K; k < kp; k++) r[k] = 0;
+    }
+#ifdef LC_AVX2
+    if (simd && __builtin_cpu_supports("avx2")) {
+        mm_avx2(a16, wt, out, n, kp, o);
+        return 0;
+    }
+#endif
+    mm_plain(a16, wt, out, n, kp, o);
+    return 0;
+}
+
 /* The arithmetic constants above, for steps.py to check against fixed.py's at load time:
  * ACT_BITS, ACT_LIMIT, LEAKY_INT, LEAKY_BITS, BALANCED[1..3]. */
 void lc_constants(int64_t *out) {

@@ -78,19 +78,27 @@ def channel_shifts(weight: Tensor, out_dim: int = 0) -> Tensor:
 
 
 def int_mm(a: Tensor, w: Tensor) -> Tensor:
-    """int8 (n, K) @ int8 (K, O) -> int32 (n, O), exact, by the faster of two exact paths on
-    this CPU (:func:`int_mm_path`): ``torch._int_mm`` (int32 accumulation; fast where oneDNN
-    has int8 instructions, AVX512-VNNI/AMX) or float32 GEMM on blocks of at most
+    """int8 (n, K) @ int8 (K, O) -> int32 (n, O), exact, by the fastest of three exact paths
+    on this CPU (:func:`int_mm_path`): ``torch._int_mm`` (int32 accumulation; fast where
+    oneDNN has int8 instructions, AVX512-VNNI/AMX), float32 GEMM on blocks of at most
     ``FLOAT_BLOCK`` columns of K, whose sums of int8 products are integers below 2**24,
-    hence exact in any order (fast on every CPU; ``_int_mm`` without VNNI was 4-50x slower
-    than it on an AVX2 EPYC). Both give the same integers: files decode identically whichever
-    path each machine takes.
+    hence exact in any order (``_int_mm`` without VNNI was 4-50x slower than it on an AVX2
+    EPYC), or the compiled kernel (steps.c_mm: int16 products summed in int32 with AVX2,
+    2.5-5x faster than the float blocks on that EPYC for a wavefront step's few rows). All
+    give the same integers: files decode identically whichever path each machine takes.
 
     ``_int_mm`` trusts the strides of a "contiguous" operand, and PyTorch calls a tensor
     contiguous whatever the strides of its size-1 dimensions: such views (from reshape or
     a dtype conversion) are copied to plain row-major layout first.
     """
-    if int_mm_path() == "float":
+    path = int_mm_path()
+    if path == "c":
+        from .steps import c_mm, c_weights, kernels
+
+        lib = kernels()
+        if lib is not None:  # else (LICODEC_KERNELS=0 since the choice) the float path: the same integers
+            return c_mm(lib, a, c_weights(w))
+    if path != "int":
         return _float_mm(a, w)
     if a.stride() != (a.shape[1], 1):
         a = torch.empty(a.shape, dtype=a.dtype).copy_(a)
@@ -116,8 +124,10 @@ _PATH_LOCK = threading.Lock()
 
 
 def int_mm_path() -> str:
-    """"int" (``torch._int_mm``) or "float" (exact float32 blocks): ``LICODEC_INT_MM`` if set,
-    else the faster on a typical product of the coding loop, timed once per process."""
+    """"int" (``torch._int_mm``), "float" (exact float32 blocks) or "c" (the compiled
+    kernel ``lc_mm``: int16 products summed in int32, AVX2 where the CPU has it; only where
+    the kernels are built): ``LICODEC_INT_MM`` if set (and available), else the fastest on
+    typical products of the coding loop, timed once per process."""
     if _PATH:
         return _PATH[0]
     with _PATH_LOCK:  # timed once, by one thread
@@ -130,24 +140,35 @@ def _choose_path() -> str:
     import os
     import time
 
+    from .steps import c_mm, c_weights, kernels
+
+    lib = kernels()
     forced = os.environ.get("LICODEC_INT_MM")
-    if forced in ("int", "float"):
+    if forced in ("int", "float") or (forced == "c" and lib is not None):
         return forced
     g = torch.Generator().manual_seed(0)
-    a = torch.randint(-128, 128, (64, 640), dtype=torch.int8, generator=g)
-    w = torch.randint(-127, 128, (640, 384), dtype=torch.int8, generator=g)
+    # a wavefront step's context product (two digits of ~11 positions) and an h_s band's
+    a_w = [(torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=g), torch.randint(-127, 128, (k, o), dtype=torch.int8, generator=g))
+           for n, k, o in ((22, 2304, 384), (256, 1152, 384))]
+    paths = {"int": lambda a, w, wf, wc: torch._int_mm(a, w), "float": lambda a, w, wf, wc: _float_mm(a, wf)}
+    if lib is not None:
+        paths["c"] = lambda a, w, wf, wc: c_mm(lib, a, wc)
     best = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the coding loop runs them (model_codec._coding_threads)
     try:
-        for name, fn in (("int", torch._int_mm), ("float", _float_mm)):
-            fn(a, w)
-            times = []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                fn(a, w)
-                times.append(time.perf_counter() - t0)
-            best[name] = min(times)
+        for name, fn in paths.items():
+            total = 0.0
+            for a, w in a_w:
+                wf, wc = w.float(), c_weights(w)  # as IntMatrix keeps them
+                fn(a, w, wf, wc)
+                times = []
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    fn(a, w, wf, wc)
+                    times.append(time.perf_counter() - t0)
+                total += min(times)
+            best[name] = total
     finally:
         torch.set_num_threads(threads)
     return min(best, key=best.get)
@@ -213,12 +234,22 @@ class IntMatrix:
         self.weights = w.to(torch.int8).contiguous()
         self.shape = tuple(w.shape)
         self._float: Tensor | None = None  # the weights as float32, made once for the float path
+        self._c: Tensor | None = None  # transposed int16, made once for the c path
 
     def product(self, rows: Tensor) -> Tensor:
-        """int8 rows (n, K) @ W -> int32 (n, O), exact (:func:`int_mm`); on the float path the
-        weights are converted to float32 once, not at every product."""
-        if int_mm_path() != "float":
+        """int8 rows (n, K) @ W -> int32 (n, O), exact (:func:`int_mm`); on the float and c
+        paths the weights are converted once (float32; transposed int16), not at every product."""
+        path = int_mm_path()
+        if path == "int":
             return int_mm(rows, self.weights)
+        if path == "c":
+            from .steps import c_mm, c_weights, kernels
+
+            lib = kernels()
+            if lib is not None:  # else (LICODEC_KERNELS=0 since the choice) the float path: the same integers
+                if self._c is None:
+                    self._c = c_weights(self.weights)
+                return c_mm(lib, rows, self._c)
         if self._float is None:
             self._float = self.weights.float()
         return _float_mm(rows, self._float)

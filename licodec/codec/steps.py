@@ -28,7 +28,7 @@ from torch import Tensor
 from ..errors import FormatError
 from .fixed import ACT_BITS, ACT_LIMIT, BALANCED, LEAKY_BITS, LEAKY_INT, FixedLayer, FixedNet
 
-__all__ = ["kernels", "FastSteps"]
+__all__ = ["kernels", "FastSteps", "c_weights", "c_mm"]
 
 _ACTS = {"none": 0, "relu": 1, "leaky": 2}
 _LIB: ctypes.CDLL | None | bool = False  # False: not looked up yet
@@ -49,7 +49,7 @@ def kernels() -> ctypes.CDLL | None:
                     lib = ctypes.CDLL(str(path))
                 except OSError:
                     continue
-                for name in ("lc_gather", "lc_layer", "lc_gaussian", "lc_store"):
+                for name in ("lc_gather", "lc_layer", "lc_gaussian", "lc_store", "lc_mm"):
                     getattr(lib, name).restype = ctypes.c_int64
                     getattr(lib, name).argtypes = None
                 _check_constants(lib, path)
@@ -78,6 +78,27 @@ def _p(t: Tensor | np.ndarray | None) -> ctypes.c_void_p:
 
 
 _I = ctypes.c_int64
+
+
+def c_weights(w: Tensor) -> Tensor:
+    """int8 W (K, O) -> W transposed as int16 (O, Kp), Kp = K rounded up to 16, zero-padded:
+    the layout of :func:`c_mm`."""
+    k, o = w.shape
+    out = torch.zeros(o, -(-max(k, 1) // 16) * 16, dtype=torch.int16)
+    out[:, :k] = w.t()
+    return out
+
+
+def c_mm(lib: ctypes.CDLL, a: Tensor, wt: Tensor, simd: bool = True) -> Tensor:
+    """int8 a (n, K) @ W -> int32 (n, O), exact (``lc_mm``; wt from :func:`c_weights`);
+    ``simd`` False: its plain C loop even where the CPU has AVX2 (the same integers)."""
+    n, k = a.shape
+    o, kp = wt.shape
+    a = torch.empty(a.shape, dtype=torch.int8).copy_(a) if a.stride() != (k, 1) else a  # plain row-major
+    out = torch.empty(n, o, dtype=torch.int32)
+    scratch = torch.empty(n, kp, dtype=torch.int16)
+    lib.lc_mm(_p(a), _I(n), _I(k), _p(wt), _I(kp), _I(o), _p(scratch), _p(out), _I(int(simd)))
+    return out
 
 
 class _Layer:

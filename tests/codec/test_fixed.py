@@ -136,20 +136,28 @@ def test_activation_pattern_for_the_fused_kernels():
     assert not FixedNet(nn.Sequential(conv(4, 6, 1, 1), nn.ReLU(), nn.LeakyReLU(), conv(6, 5, 1, 1))).fusable
 
 
-@pytest.mark.parametrize("shape", [(1, 3, 7), (17, 640, 384), (5, 1152, 640), (9, 2400, 33)])
+@pytest.mark.parametrize("shape", [(1, 3, 7), (17, 640, 384), (5, 1152, 640), (9, 2400, 33), (6, 31, 1), (0, 16, 4)])
 def test_int_mm_paths_give_the_same_integers(shape):
-    """torch._int_mm and the exact float32 blocks agree, at the extremes too (K above a block)."""
+    """torch._int_mm, the exact float32 blocks and the compiled kernel (AVX2 and plain C)
+    agree, at the extremes too (K above a block, K not a multiple of 16, odd column counts)."""
     from licodec.codec.fixed import _float_mm
+    from licodec.codec.steps import c_mm, c_weights, kernels
 
+    lib = kernels()
     m, k, n = shape
     g = torch.Generator().manual_seed(k)
     a = torch.randint(-128, 128, (m, k), dtype=torch.int8, generator=g)
     w = torch.randint(-127, 128, (k, n), dtype=torch.int8, generator=g)
-    assert torch.equal(_float_mm(a, w), torch._int_mm(a, w))
-    a.fill_(-128)
-    w.fill_(127)
-    assert torch.equal(_float_mm(a, w), torch._int_mm(a, w))
-    assert int(_float_mm(a, w)[0, 0]) == -128 * 127 * k
+    for _ in range(2):  # random, then the extremes
+        ref = torch._int_mm(a, w) if m else torch.zeros(0, n, dtype=torch.int32)
+        assert torch.equal(_float_mm(a, w), ref)
+        if lib is not None:
+            assert torch.equal(c_mm(lib, a, c_weights(w)), ref) and torch.equal(c_mm(lib, a, c_weights(w), simd=False), ref)
+            assert torch.equal(c_mm(lib, a.t().contiguous().t(), c_weights(w)), ref)  # a column-major view
+        a.fill_(-128)
+        w.fill_(127)
+    if m:
+        assert int(ref[0, 0]) == -128 * 127 * k
 
 
 def test_int_mm_path_is_chosen_once(monkeypatch):
@@ -160,4 +168,4 @@ def test_int_mm_path_is_chosen_once(monkeypatch):
     assert fixed.int_mm_path() == "float" and fixed.int_mm_path() == "float"
     monkeypatch.setattr(fixed, "_PATH", [])
     monkeypatch.delenv("LICODEC_INT_MM")
-    assert fixed.int_mm_path() in ("int", "float")
+    assert fixed.int_mm_path() in ("int", "float", "c")

@@ -34,11 +34,15 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture(params=["int", "float"])
+@pytest.fixture(params=["int", "float", "c"])
 def int_mm_path(request, monkeypatch):
-    """Each of fixed.int_mm's two exact paths (torch._int_mm, float32 blocks), whichever this CPU prefers."""
+    """Each of fixed.int_mm's three exact paths (torch._int_mm, float32 blocks, the compiled
+    kernel), whichever this CPU prefers."""
     from licodec.codec import fixed
+    from licodec.codec.steps import kernels
 
+    if request.param == "c" and kernels() is None:
+        pytest.skip("C kernels not built")
     monkeypatch.setattr(fixed, "_PATH", [request.param])
     return request.param
 
