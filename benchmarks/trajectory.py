@@ -46,7 +46,7 @@ def trajectory(card: dict, reference: dict) -> list[dict]:
 
     rows = []
     for h in card["kodak_history"]:
-        row = {"steps": h["steps"], "pixels": h["pixels_seen"], "min_bpp": min(h["bpp"])}
+        row = {"steps": h["steps"], "pixels": h["pixels_seen"], "min_bpp": min(h["bpp"]), "refined": bool(h.get("entropy_refinement"))}
         for label, key in ANCHORS.items():
             ref = reference[key]
             row[label] = bd_rate(ref["bpp"], ref["psnr"], h["bpp"], h["psnr"])
@@ -57,7 +57,9 @@ def trajectory(card: dict, reference: dict) -> list[dict]:
 
 
 def fit_parity(rows: list[dict]) -> tuple[float, float, float | None]:
-    """Least-squares BD-PSNR = a + b log10(pixels); returns (a, b, pixels at 0 dB or None)."""
+    """Least-squares BD-PSNR = a + b log10(pixels) over the trained exports (entropy-refined
+    ones left out: refinement is not training pixels); returns (a, b, pixels at 0 dB or None)."""
+    rows = [r for r in rows if not r.get("refined")]
     x = np.log10([r["pixels"] for r in rows])
     y = np.array([r["bd_psnr_bpg"] for r in rows])
     b, a = np.polyfit(x, y, 1)
@@ -156,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| steps | pixels seen | lowest bpp | " + " | ".join(f"vs {k}" for k in ANCHORS) + " | BD-PSNR vs BPG 4:4:4 |")
     print("|---|---|---|" + "---|" * len(ANCHORS) + "---|")
     for r in rows:
-        print(f"| {r['steps']:,} | {r['pixels'] / 1e9:.2f} G | {r['min_bpp']:.3f} | "
+        print(f"| {r['steps']:,}{' + entropy refinement' if r['refined'] else ''} | {r['pixels'] / 1e9:.2f} G | {r['min_bpp']:.3f} | "
               + " | ".join(f"{r[k]:+.1f}%" for k in ANCHORS) + f" | {r['bd_psnr_bpg']:+.2f} dB |")
     t = card["training"]
     print("\ntraining segments (one process each, from the card; wall time of the training steps, validation and checkpoints left out):\n")
@@ -164,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     rate = t["pixels_seen"] / t["wall_time_s"]
     print(f"\nthroughput of the run so far: {t['pixels_seen'] / 1e9:.2f} Gpixel in {t['wall_time_s'] / 3600:.1f} h "
           f"= {rate / 1e3:.0f} kpixel/s ({', '.join(sorted({s['device'] for s in t['sessions']}))})")
-    if len(rows) >= 3:
+    trained = [r for r in rows if not r["refined"]]
+    if len(trained) >= 3:
         a, b, parity = fit_parity(rows)
-        print(f"fit: BD-PSNR vs BPG = {a:+.2f} {b:+.2f} * log10(pixels) dB ({len(rows)} exports)")
+        print(f"fit: BD-PSNR vs BPG = {a:+.2f} {b:+.2f} * log10(pixels) dB ({len(trained)} exports)")
         if parity is not None:
             print(f"extrapolated BPG parity: {parity / 1e9:,.0f} Gpixel = {parity / (t['crop'] ** 2 * t['batch_per_process']):,.0f} "
                   f"steps of {t['batch_per_process']} x {t['crop']}^2 crops, {parity / rate / 3600:,.0f} h at this run's throughput")
@@ -179,11 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6, 4))
-        px = np.array([r["pixels"] for r in rows])
-        ax.semilogx(px, [r["bd_psnr_bpg"] for r in rows], "o-", label="mbt2018-vr192 exports")
-        for r in rows:
+        px = np.array([r["pixels"] for r in trained])
+        ax.semilogx(px, [r["bd_psnr_bpg"] for r in trained], "o-", label="mbt2018-vr192 exports")
+        for r in trained:
             ax.annotate(f"{r['steps']:,}", (r["pixels"], r["bd_psnr_bpg"]), textcoords="offset points", xytext=(4, -10), fontsize=8)
-        if len(rows) >= 3:
+        refined = [r for r in rows if r["refined"]]
+        if refined:
+            ax.semilogx([r["pixels"] for r in refined], [r["bd_psnr_bpg"] for r in refined], "s", label="+ entropy refinement")
+        if len(trained) >= 3:
             a, b, parity = fit_parity(rows)
             xs = np.logspace(math.log10(px.min()), math.log10(max(px.max(), parity or px.max())), 50)
             ax.semilogx(xs, a + b * np.log10(xs), "--", color="gray", label="log-linear fit")

@@ -31,6 +31,8 @@ def history_entry(card: dict, results: dict, bd: dict | None) -> dict:
     r = results["results"]
     entry = {"steps": card["training"]["steps"], "pixels_seen": card["training"]["pixels_seen"],
              "bpp": [round(v, 3) for v in r["bpp"]], "psnr": [round(v, 2) for v in r["psnr-rgb"]]}
+    if "entropy_refinement" in card:  # the same training steps, the entropy side refined (train/refine.py)
+        entry["entropy_refinement"] = True
     if bd:
         by = {v["name"]: v["psnr"] for v in bd["versus"]}
         entry["bd_rate_psnr"] = {k: round(by[k], 1) for k in ("jpeg420", "webp", "jpeg2000", "measured_bpg444") if k in by}
@@ -53,7 +55,8 @@ def merge_card(card: dict, old: dict, results: dict, bd: dict | None, source: st
         if "crop" not in s and "crop" in old_t and "batch_per_process" in old_t:
             s["crop"], s["batch"] = old_t["crop"], old_t["batch_per_process"]
     entry = history_entry(card, results, bd)
-    card["kodak_history"] = [h for h in old.get("kodak_history", []) if h["steps"] != entry["steps"]] + [entry]
+    key = (entry["steps"], entry.get("entropy_refinement"))  # a refined export keeps its unrefined row
+    card["kodak_history"] = [h for h in old.get("kodak_history", []) if (h["steps"], h.get("entropy_refinement")) != key] + [entry]
     for key, value in old.items():
         card.setdefault(key, value)
     for key in ("lr_schedule",):

@@ -76,6 +76,12 @@ def test_cli_prints_table_and_plot(traj, tmp_path, capsys):
     assert "| 1 | cpu x2 | 8 x 128^2 | 0-2,000 | 0.26 | 0.28 h | 2.00 | 0.262 | 0.0002 |" in out
 
 
+def test_refined_rows_are_shown_but_not_fitted(traj):
+    rows = [{"pixels": p, "bd_psnr_bpg": d, "refined": False} for p, d in ((1e9, -3.0), (1e10, -2.0), (1e11, -1.0))]
+    a, b, parity = traj.fit_parity(rows + [{"pixels": 1e11, "bd_psnr_bpg": 5.0, "refined": True}])
+    assert b == pytest.approx(1.0) and parity == pytest.approx(1e12)
+
+
 def test_pixels_at_walks_sessions_of_different_crops(traj):
     training = {"crop": 256, "batch_per_process": 16, "sessions": [
         {"start_step": 0, "end_step": 100, "crop": 128, "batch": 8, "world": 1},  # 131,072 px a step

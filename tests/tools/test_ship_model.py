@@ -68,6 +68,16 @@ def test_install_keeps_tensors_and_curated_fields(ship, exported, tmp_path):
     assert card["kodak_history"][-1]["bpp"] == [round(v, 3) for v in doc["results"]["bpp"]]
 
 
+def test_history_keeps_the_unrefined_row_beside_a_refined_one(ship):
+    results = {"results": {"bpp": [0.5, 1.0], "psnr-rgb": [30.0, 34.0]}}
+    old = {"kodak_history": [{"steps": 3, "bpp": [1.0]}, {"steps": 7, "bpp": [9.0]}]}
+    card = {"training": {"steps": 7, "pixels_seen": 70}, "entropy_refinement": {"steps": 600}}
+    new = ship.merge_card(card, old, results, None, "src")
+    assert [(h["steps"], h.get("entropy_refinement", False)) for h in new["kodak_history"]] == [(3, False), (7, False), (7, True)]
+    again = ship.merge_card(card, new, results, None, "src")  # the refined row itself is replaced
+    assert [(h["steps"], h.get("entropy_refinement", False)) for h in again["kodak_history"]] == [(3, False), (7, False), (7, True)]
+
+
 def test_install_refuses_results_of_other_weights(ship, exported, tmp_path, capsys):
     half = ship.main(["half", str(exported), str(tmp_path / "h" / "tiny.safetensors")])
     assert half == 0
