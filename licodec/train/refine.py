@@ -149,6 +149,25 @@ def coded_bpp(model: CompressionModel, latents: list[Tensor], level: float, pass
     return bits / pixels
 
 
+def _scale_rows(model: CompressionModel) -> tuple[list[Tensor], list]:
+    """The parameters of g_ep's last layer, with hooks that keep the gradient of its scale
+    rows only (its first M outputs): refining with them moves σ and leaves every μ as it is."""
+    cond = getattr(model.prior, "conditional", None)
+    ep = getattr(model.prior, "entropy_parameters", None)
+    if ep is None or not getattr(cond, "use_means", False):
+        raise ValueError("--parts sigma needs an entropy-parameters network giving scales and means")
+    last = [m for m in ep.modules() if isinstance(m, nn.Conv2d)][-1]
+    rows = last.out_channels // 2
+    params = list(last.parameters())  # weight (or its parametrization's original) and bias, rows first
+
+    def keep_scales(g: Tensor) -> Tensor:
+        g = g.clone()
+        g[rows:] = 0
+        return g
+
+    return params, [p.requires_grad_(True).register_hook(keep_scales) for p in params]
+
+
 def level_rates(model: CompressionModel, latents: Tensor, count: int = 16) -> Tensor:
     """The coded rate (bits per pixel, context from two passes) of the first ``count``
     ``latents`` at each trained level: (levels,), the normalisers of ``relative``."""
@@ -170,8 +189,12 @@ def refine(model: CompressionModel, latents: Tensor, steps: int, *, lr: float = 
             return refine(model, latents, steps, lr=lr, batch=batch, seed=seed, parts=parts, relative=relative, log=log)
     norm = level_rates(model, latents) if relative else None
     model.train().requires_grad_(False)
-    have = _parts(model)
-    params = [p for k in parts if k in have for p in have[k].parameters()]
+    hooks = []
+    if parts == ("sigma",):
+        params, hooks = _scale_rows(model)
+    else:
+        have = _parts(model)
+        params = [p for k in parts if k in have for p in have[k].parameters()]
     if not params:
         raise ValueError("the model has none of the parts to refine")
     for p in params:
@@ -193,6 +216,8 @@ def refine(model: CompressionModel, latents: Tensor, steps: int, *, lr: float = 
         opt.step()
         if log is not None:
             log(step, float(loss.detach()))
+    for h in hooks:
+        h.remove()
     model.eval().requires_grad_(False)
 
 
@@ -210,7 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="where to refine: cpu or cuda (the crops' latents stay in CPU memory)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache-dir", help="keep the crops' g_a outputs here, keyed by the model file's and the crops' settings")
     ap.add_argument("--coder-arithmetic", action="store_true", help="refine with the coder's int8 weights and input grids (straight-through)")
+    ap.add_argument("--parts", choices=["all", "sigma"], default="all",
+                    help="all: h_a, h_s, g_cm, g_ep; sigma: only the scale rows of g_ep's last layer (every mean stays)")
     ap.add_argument("--relative", action="store_true", help="weigh each level's rate relative to its rate before (as a BD-rate does); default: bits add up")
     args = ap.parse_args(argv)
     if args.crop % 64 or args.crop < 64:
@@ -232,7 +260,20 @@ def main(argv: list[str] | None = None) -> int:
     model = model.float().eval().to(args.device)
     train, hold = split_holdout(list_images(args.data), args.holdout)
     t0 = time.time()
-    latents = crop_latents(model, [load_rgb(p) for p in train], args.crop, args.crops, args.seed)
+    cached = None
+    if args.cache_dir:
+        import hashlib
+
+        key = hashlib.sha256(Path(args.init).read_bytes()).hexdigest()[:16]
+        names = hashlib.sha256("\n".join(p.name for p in train).encode()).hexdigest()[:8]
+        cached = Path(args.cache_dir) / f"crops-{key}-{names}-{args.crop}x{args.crops}-s{args.seed}.pt"
+    if cached is not None and cached.is_file():
+        latents = torch.load(cached)
+    else:
+        latents = crop_latents(model, [load_rgb(p) for p in train], args.crop, args.crops, args.seed)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(latents, cached)
     held = []
     for p in hold:  # the held-out photos whole, cut to multiples of 64
         a = load_rgb(p)
@@ -250,14 +291,16 @@ def main(argv: list[str] | None = None) -> int:
             what = "coded rate / its level's before" if args.relative else "coded rate (bpp)"
             print(f"step {step}: {what} {loss:.5f} ({time.time() - t0:.0f} s)", flush=True)
 
-    refine(model, latents, args.steps, lr=args.lr, batch=args.batch, seed=args.seed, coder=args.coder_arithmetic, relative=args.relative, log=log)
+    parts = PARTS if args.parts == "all" else ("sigma",)
+    refine(model, latents, args.steps, lr=args.lr, batch=args.batch, seed=args.seed, parts=parts, coder=args.coder_arithmetic,
+           relative=args.relative, log=log)
     after = {q: coded_bpp(model, held, q, coder=args.coder_arithmetic) for q in levels}
     seen_after = {q: coded_bpp(model, seen, q, coder=args.coder_arithmetic) for q in levels}
     for q in levels:
         print(f"level {q:g}: coded-rate estimate, held-out photos {before[q]:.5f} -> {after[q]:.5f} bpp ({100 * (after[q] / before[q] - 1):+.2f}%), "
               f"{len(seen)} of the crops {seen_before[q]:.5f} -> {seen_after[q]:.5f} ({100 * (seen_after[q] / seen_before[q] - 1):+.2f}%)")
     card = {k: v for k, v in card.items() if k != "kodak"}
-    card["entropy_refinement"] = {"parts": list(PARTS), "crops": len(latents), "crop": args.crop, "steps": args.steps, "lr": args.lr,
+    card["entropy_refinement"] = {"parts": list(parts), "crops": len(latents), "crop": args.crop, "steps": args.steps, "lr": args.lr,
                                   "batch": args.batch, "coder_arithmetic": args.coder_arithmetic, "relative": args.relative, "heldout_coded_bpp": {f"{q:g}": [round(before[q], 5), round(after[q], 5)] for q in levels}}
     out = write_model_file(model.eval().cpu(), args.out, card, half=True, fit_tails=True)
     print(f"wrote {out}")

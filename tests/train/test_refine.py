@@ -47,6 +47,25 @@ def test_refine_lowers_the_coded_rate_and_leaves_the_transforms(relative):
     assert all(torch.equal(v, after[k]) for k, v in fixed.items())
 
 
+def test_refining_the_scales_leaves_every_mean():
+    model = _model()
+    latents = (torch.randn(6, 16, 4, 4) * 4 + torch.linspace(-3, 3, 16)[:, None, None]).half()
+    prior = model.prior
+    y = latents[:2].float()
+    psi = prior.hyper.synthesis(torch.round(prior.hyper.analysis(y)), y.shape[-2:])
+    ctx = torch.round(y)
+    with torch.no_grad():
+        scales0, means0 = prior.conditional.split(prior.params(psi, ctx))
+    held = [latents[i : i + 1].float() for i in range(6)]
+    before = R.coded_bpp(model, held, 0)
+    R.refine(model, latents, 40, lr=3e-3, batch=4, parts=("sigma",), coder=True)
+    with torch.no_grad():
+        scales1, means1 = prior.conditional.split(prior.params(psi, ctx))
+    assert torch.equal(means0, means1) and not torch.equal(scales0, scales1)
+    assert R.coded_bpp(model, held, 0) < before
+    assert not any(p._backward_hooks for p in model.parameters())  # the hooks are gone
+
+
 def test_level_rates_are_each_levels_coded_rate():
     model = _model()
     latents = (torch.randn(5, 16, 4, 4) * 4).half()
@@ -108,7 +127,8 @@ def test_refine_cli_writes_a_model_that_codes(tmp_path):
         Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(data / f"p{i}.png")
     out = tmp_path / "r.safetensors"
     assert R.main(["--init", str(src), "--data", str(data), "--out", str(out), "--holdout", "1", "--crops", "3", "--crop", "64",
-                   "--steps", "2", "--batch", "2", "--relative"]) == 0
+                   "--steps", "2", "--batch", "2", "--relative", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # the crops' latents, for the next run
     _, _, card = load_model(out)
     assert card["storage"] == "float16" and card["entropy_refinement"]["steps"] == 2 and card["entropy_refinement"]["relative"]
     img = (rng.random((32, 48, 3)) * 255).astype(np.uint8)
