@@ -248,7 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.data).is_dir():
         ap.error(f"--data {args.data}: no such folder")
 
+    from safetensors.torch import load_file, save
+
     from ..codec.image import load_rgb
+    from ..files import atomic_write
     from ..models.io import load_model
     from .data import list_images, split_holdout
     from .export import write_model_file
@@ -266,14 +269,14 @@ def main(argv: list[str] | None = None) -> int:
 
         key = hashlib.sha256(Path(args.init).read_bytes()).hexdigest()[:16]
         names = hashlib.sha256("\n".join(p.name for p in train).encode()).hexdigest()[:8]
-        cached = Path(args.cache_dir) / f"crops-{key}-{names}-{args.crop}x{args.crops}-s{args.seed}.pt"
+        cached = Path(args.cache_dir) / f"crops-{key}-{names}-{args.crop}x{args.crops}-s{args.seed}.safetensors"
     if cached is not None and cached.is_file():
-        latents = torch.load(cached)
+        latents = load_file(str(cached))["latents"]
     else:
         latents = crop_latents(model, [load_rgb(p) for p in train], args.crop, args.crops, args.seed)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(latents, cached)
+            atomic_write(cached, save({"latents": latents}))
     held = []
     for p in hold:  # the held-out photos whole, cut to multiples of 64
         a = load_rgb(p)

@@ -128,7 +128,12 @@ def test_refine_cli_writes_a_model_that_codes(tmp_path):
     out = tmp_path / "r.safetensors"
     assert R.main(["--init", str(src), "--data", str(data), "--out", str(out), "--holdout", "1", "--crops", "3", "--crop", "64",
                    "--steps", "2", "--batch", "2", "--relative", "--cache-dir", str(tmp_path / "cache")]) == 0
-    assert len(list((tmp_path / "cache").iterdir())) == 1  # the crops' latents, for the next run
+    cache = list((tmp_path / "cache").iterdir())
+    assert len(cache) == 1 and cache[0].suffix == ".safetensors"  # the crops' latents, for the next run
+    stamp = cache[0].stat().st_mtime_ns
+    assert R.main(["--init", str(src), "--data", str(data), "--out", str(tmp_path / "r1.safetensors"), "--holdout", "1", "--crops", "3", "--crop", "64",
+                   "--steps", "1", "--batch", "2", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert list((tmp_path / "cache").iterdir()) == cache and cache[0].stat().st_mtime_ns == stamp  # read, not made again
     _, _, card = load_model(out)
     assert card["storage"] == "float16" and card["entropy_refinement"]["steps"] == 2 and card["entropy_refinement"]["relative"]
     img = (rng.random((32, 48, 3)) * 255).astype(np.uint8)
