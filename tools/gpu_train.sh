@@ -29,7 +29,7 @@
 #                                                  exports MODEL.NAME.safetensors (names: letters, digits, _)
 #   REFINE="--relative --coder-arithmetic" tools/gpu_train.sh collect [SECONDS]
 #                                                  also refine each export's entropy side on the GPU
-#                                                  (python -m licodec.train.refine, ~1 min): NAME.refined
+#                                                  (python -m licodec.train.refine; untimed there): NAME.refined
 #                                                  is sent first, then the plain exports as they fit
 #   tools/gpu_train.sh send NAME...                send exports a call could not fit (NAME.safetensors)
 #   tools/gpu_train.sh dry                         the whole lease on this machine's CPU, tiny (the test)
