@@ -91,18 +91,7 @@ def int_mm(a: Tensor, w: Tensor) -> Tensor:
     contiguous whatever the strides of its size-1 dimensions: such views (from reshape or
     a dtype conversion) are copied to plain row-major layout first.
     """
-    path = int_mm_path()
-    if path == "c":
-        from .steps import c_mm, c_weights, kernels
-
-        lib = kernels()
-        if lib is not None:  # else (LICODEC_KERNELS=0 since the choice) the float path: the same integers
-            return c_mm(lib, a, c_weights(w))
-    if path != "int":
-        return _float_mm(a, w)
-    if a.stride() != (a.shape[1], 1):
-        a = torch.empty(a.shape, dtype=a.dtype).copy_(a)
-    return torch._int_mm(a, w)
+    return IntMatrix(w).product(a)
 
 
 FLOAT_BLOCK = 1024
@@ -241,7 +230,9 @@ class IntMatrix:
         paths the weights are converted once (float32; transposed int16), not at every product."""
         path = int_mm_path()
         if path == "int":
-            return int_mm(rows, self.weights)
+            if rows.stride() != (rows.shape[1], 1):  # see int_mm
+                rows = torch.empty(rows.shape, dtype=rows.dtype).copy_(rows)
+            return torch._int_mm(rows, self.weights)
         if path == "c":
             from .steps import c_mm, c_weights, kernels
 
