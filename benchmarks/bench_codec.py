@@ -4,7 +4,8 @@
     python benchmarks/bench_codec.py --image ../shared/datasets/kodak/kodim23.png --model licodec/weights/x.safetensors
 
 For each configuration (N, M), image size, thread count and precision (--precision
-fp32,bf16: the transforms' arithmetic, licodec.codec.precision): the median over --runs runs
+fp32,bf16: the transforms' arithmetic, licodec.codec.precision; "fp32-direct": float32 with
+every layer in PyTorch's direct form, LICODEC_POLYPHASE=0): the median over --runs runs
 of every stage (g_a, h_a, z coding, h_s, context steps, y coding, g_s) for encoding and
 decoding, the totals, and decode / g_s (median of the per-run ratios). Runs interleave
 all sizes, thread counts and precisions, so that drift of a shared machine hits them alike; with two
@@ -15,6 +16,7 @@ Run it on a quiet machine: other processes on the two cores distort every number
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -86,11 +88,14 @@ def main() -> None:
     ap.add_argument("--image", help="an image to crop/tile the sizes from (default: synthetic)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--precision", default="fp32", help="the transforms' precisions to time, e.g. fp32,bf16 (licodec.codec.precision)")
+    ap.add_argument("--precision", default="fp32", help="the transforms' precisions to time, e.g. fp32,bf16 (licodec.codec.precision) or fp32-direct")
     args = ap.parse_args()
-    from licodec.codec.precision import resolve, use_precision
+    from licodec.codec.precision import POLYPHASE_ENV, resolve, use_precision
 
-    precisions = list(dict.fromkeys(resolve(p) for p in args.precision.split(",")))  # "auto" may name the same path as another
+    def path(p: str) -> str:  # "auto" may name the same path as another
+        return "fp32-direct" if p == "fp32-direct" else resolve(p)
+
+    precisions = list(dict.fromkeys(path(p) for p in args.precision.split(",")))
 
     from licodec.codec.api import resolve_model
 
@@ -131,7 +136,8 @@ def main() -> None:
                 for th in threads:
                     for p in precisions:
                         torch.set_num_threads(th)
-                        with use_precision(p):
+                        os.environ[POLYPHASE_ENV] = "0" if p == "fp32-direct" else "1"
+                        with use_precision(p.split("-")[0]):
                             out = run_once(codec, images[size][0], quality)
                         if r:
                             timed.setdefault((size, th, p), []).append(out)

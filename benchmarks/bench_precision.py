@@ -1,19 +1,24 @@
-"""What the bf16 path costs in quality (issue 22): real files, each image coded on both paths.
+"""What a fast path of the transforms costs in quality (issue 22): real files, each image
+coded on the reference path (float32, PyTorch's direct layers) and on the fast one.
 
-    python benchmarks/bench_precision.py ../shared/datasets/kodak --qualities 1,4,8
+    python benchmarks/bench_precision.py ../shared/datasets/kodak --qualities 1,4,8 [--fast bf16|fp32]
 
-For each image and quality: the file written on the float32 path (its bytes, its PSNR
-decoded in float32 and decoded in bf16: g_s's cost alone), and the file written on the
-bf16 path (g_a in bf16 too) decoded in bf16 (the whole fast path). Prints, per quality,
-the mean bpp and RGB PSNR of each, the mean PSNR change, and the BD-rate of the fast path
-against float32. Both paths decode every file to the same latents (checked here on each
-file). On a CPU without native bf16 the bf16 path is emulated (10-25x slower), with the
-same arithmetic: the quality numbers hold, the times do not.
+``--fast bf16`` (default): the bf16 path; ``--fast fp32``: float32 with the 5×5 layers in
+polyphase form (Winograd; layers/polyphase.py). For each image and quality: the file
+written on the reference path (its bytes, its PSNR decoded on the reference path and on
+the fast one: g_s's cost alone), and the file written on the fast path (g_a too) decoded
+on it (the whole fast path). Prints, per quality, the mean bpp and RGB PSNR of each, the
+mean PSNR change, and the BD-rate of the fast path against the reference. Both paths
+decode every file to the same latents (checked here on each file). On a CPU without
+native bf16 the bf16 path is emulated (10-25x slower), with the same arithmetic: the
+quality numbers hold, the times do not.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +37,28 @@ def main() -> None:
     ap.add_argument("--qualities", default="1,4,8")
     ap.add_argument("--model", default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fast", choices=("bf16", "fp32"), default="bf16")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     import licodec
     from licodec.codec.api import decode_latents, resolve_model
     from licodec.codec.image import load_rgb
-    from licodec.codec.precision import use_precision
+    from licodec.codec.precision import POLYPHASE_ENV, use_precision
     from licodec.eval.bdrate import bd_rate
+
+    ref, fast = "reference", args.fast
+
+    @contextmanager
+    def on(path: str):
+        """The reference path (float32, direct layers) or the fast one."""
+        before = os.environ.get(POLYPHASE_ENV)
+        os.environ[POLYPHASE_ENV] = "0" if path == ref else "1"
+        try:
+            with use_precision("fp32" if path == ref else path):
+                yield
+        finally:
+            os.environ.pop(POLYPHASE_ENV) if before is None else os.environ.__setitem__(POLYPHASE_ENV, before)
 
     codec = resolve_model(args.model)
     stems = args.images.split(",") if args.images else sorted(p.stem for p in args.folder.glob("*.png"))
@@ -52,23 +71,25 @@ def main() -> None:
         for q in qualities:
             row = []
             files = {}
-            for p in ("fp32", "bf16"):
-                with use_precision(p):
+            for p in (ref, fast):
+                with on(p):
                     files[p] = licodec.compress(img, q, codec)
-            for enc, dec in (("fp32", "fp32"), ("fp32", "bf16"), ("bf16", "bf16")):
-                with use_precision(dec):
+            for enc, dec in ((ref, ref), (ref, fast), (fast, fast)):
+                with on(dec):
                     out = licodec.decompress(files[enc], codec, as_array=True)
                 row.append((8 * len(files[enc]) / px, psnr(out, img)))
-            with use_precision("fp32"):
-                a = decode_latents(files["bf16"], codec)[0]
-            with use_precision("bf16"):
-                b = decode_latents(files["bf16"], codec)[0]
+            with on(ref):
+                a = decode_latents(files[fast], codec)[0]
+            with on(fast):
+                b = decode_latents(files[fast], codec)[0]
             assert torch.equal(a, b), "the paths decoded different latents"
             rows[q].append(row)
         print(f"{stem} done ({time.time() - t0:.0f} s)", flush=True)
 
     print(f"\nmodel {codec.name}, {len(stems)} images ({', '.join(stems)}), RGB PSNR of real files, {args.threads} thread(s)\n")
-    print("| quality | bpp (fp32 file) | PSNR fp32 | PSNR, g_s in bf16 | change | bpp (bf16 file) | PSNR, all bf16 | change |")
+    what = {"bf16": ("g_s in bf16", "all bf16"), "fp32": ("g_s polyphase", "all polyphase")}[fast]
+    print(f"fast path: {fast}" + (" (Winograd / polyphase layers)" if fast == "fp32" else "") + "; reference: float32, direct layers\n")
+    print(f"| quality | bpp (reference file) | PSNR reference | PSNR, {what[0]} | change | bpp (fast file) | PSNR, {what[1]} | change |")
     print("|---|---|---|---|---|---|---|---|")
     curves = {k: ([], []) for k in range(3)}
     for q in qualities:
@@ -76,10 +97,10 @@ def main() -> None:
         for k in range(3):
             curves[k][0].append(m[k, 0])
             curves[k][1].append(m[k, 1])
-        print(f"| {q:g} | {m[0, 0]:.4f} | {m[0, 1]:.3f} | {m[1, 1]:.3f} | {m[1, 1] - m[0, 1]:+.4f} dB | {m[2, 0]:.4f} | {m[2, 1]:.3f} | {m[2, 1] - m[0, 1]:+.4f} dB |")
+        print(f"| {q:g} | {m[0, 0]:.4f} | {m[0, 1]:.4f} | {m[1, 1]:.4f} | {m[1, 1] - m[0, 1]:+.5f} dB | {m[2, 0]:.4f} | {m[2, 1]:.4f} | {m[2, 1] - m[0, 1]:+.5f} dB |")
     if len(qualities) >= 2:
-        for k, what in ((1, "g_s in bf16"), (2, "g_a and g_s in bf16")):
-            print(f"\nBD-rate, {what} against float32: {bd_rate(curves[0][0], curves[0][1], curves[k][0], curves[k][1]):+.3f}%", end="")
+        for k, label in ((1, what[0]), (2, what[1])):
+            print(f"\nBD-rate, {label} against the reference: {bd_rate(curves[0][0], curves[0][1], curves[k][0], curves[k][1]):+.3f}%", end="")
         print()
 
 

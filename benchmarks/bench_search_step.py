@@ -1,5 +1,7 @@
-"""One iteration of the encoder's latent search (--effort): GDN's frozen path (layers/gdn.py,
-``_FrozenGDN``) against autograd of the plain formula, A and B in turn in one process.
+"""One iteration of the encoder's latent search (--effort), two ways in turn in one process:
+``--compare polyphase`` (default): g_s's layers in polyphase form (layers/polyphase.py:
+Winograd forward, its adjoint backward) against PyTorch's direct layers; ``--compare gdn``:
+GDN's frozen path (layers/gdn.py, ``_FrozenGDN``) against autograd of the plain formula.
 
     python benchmarks/bench_search_step.py ../shared/datasets/train --image camera_0005 --threads 1
 
@@ -27,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--model")
+    ap.add_argument("--compare", choices=("polyphase", "gdn"), default="polyphase")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from licodec.codec import latent_search
     from licodec.codec.api import resolve_model
     from licodec.codec.image import load_rgb
+    from licodec.codec.precision import polyphase_plan
     from licodec.layers import gdn
 
     torch.set_num_threads(args.threads)
@@ -72,11 +76,16 @@ def main(argv: list[str] | None = None) -> int:
         loss.backward()
         return yv.grad.clone()
 
-    times: dict[str, list[float]] = {"plain formula": [], "frozen GDN": []}
+    plan = polyphase_plan(model.g_s)
+    if args.compare == "gdn":
+        ways = {"plain formula": lambda: setattr(gdn.GDN, "forward", plain), "frozen GDN": lambda: setattr(gdn.GDN, "forward", frozen)}
+    else:
+        ways = {"direct layers": lambda: setattr(obj, "plan", None), "polyphase": lambda: setattr(obj, "plan", plan)}
+    times: dict[str, list[float]] = {k: [] for k in ways}
     grads = {}
     for r in range(args.runs + 1):  # the first round warms up
-        for name, fwd in (("plain formula", plain), ("frozen GDN", frozen)):
-            gdn.GDN.forward = fwd
+        for name, use in ways.items():
+            use()
             t0 = time.perf_counter()
             grads[name] = iteration()
             if r:
@@ -84,12 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     gdn.GDN.forward = frozen
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"{found[0].name} {h}x{w}, quality {args.quality:g}, {args.threads} thread(s), median of {args.runs}")
-    print("| IGDN | s per iteration |\n|---|---|")
+    a, b = list(ways)
+    print(f"| {args.compare} | s per iteration |\n|---|---|")
     for k, v in med.items():
         print(f"| {k} | {v:.3f} |")
-    print(f"frozen / plain: {med['frozen GDN'] / med['plain formula']:.2f}; "
-          f"largest gradient difference {float((grads['frozen GDN'] - grads['plain formula']).abs().max()):.2e} "
-          f"(largest gradient {float(grads['plain formula'].abs().max()):.2e})")
+    print(f"{b} / {a}: {med[b] / med[a]:.2f}; "
+          f"largest gradient difference {float((grads[b] - grads[a]).abs().max()):.2e} "
+          f"(largest gradient {float(grads[a].abs().max()):.2e})")
     return 0
 
 

@@ -67,8 +67,9 @@ def _sga(v: Tensor, tau: float, gen: torch.Generator) -> Tensor:
 class _Objective:
     """R + λ·D of latents (y, z) under a model's decoder and entropy model, soft or hard."""
 
-    def __init__(self, model: CompressionModel, x: Tensor, q: Tensor | None, lam: float, size: tuple[int, int]) -> None:
-        self.model, self.x, self.lam = model, x, lam
+    def __init__(self, model: CompressionModel, x: Tensor, q: Tensor | None, lam: float, size: tuple[int, int],
+                 plan: list | None = None) -> None:
+        self.model, self.x, self.lam, self.plan = model, x, lam, plan
         self.h, self.w = size
         self.pixels = x.shape[-1] * x.shape[-2]
         self.guard: tuple[float, float, float] | None = None  # (w, s0, L0): set by search_latents
@@ -109,7 +110,7 @@ class _Objective:
             lik = cond.likelihood(y_t, params)
         bits = bits - torch.log2(lik).sum()
         y_dec = y_t if self.inv_gain is None else y_t * self.inv_gain
-        x_hat = run_transform(self.model.g_s, y_dec.contiguous(memory_format=torch.channels_last), self.bf16, -1)[..., : self.h, : self.w]
+        x_hat = run_transform(self.model.g_s, y_dec.contiguous(memory_format=torch.channels_last), self.bf16, -1, self.plan)[..., : self.h, : self.w]
         x = self.x[..., : self.h, : self.w]
         loss = bits / self.pixels + self.lam * 255**2 * ((x_hat - x) ** 2).mean()
         s = ms_ssim(x_hat.clamp(0, 1), x)[0] if ms or self.guard is not None else None
@@ -149,7 +150,7 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
                    lam: float | None = None, progress: Callable[[int, int], None] | None = None, seed: int = 0,
                    lr: float = LEARNING_RATE, tau_start: float = TAU_START, tau_end: float | None = None,
                    lr_schedule: Callable[[float], float] | None = None, ms_ssim_guard: float | None = None,
-                   device: str = "cpu", weights_key: bytes | None = None) -> tuple[Tensor, Tensor | None]:
+                   device: str = "cpu", weights_key: bytes | None = None, plan: list | None = None) -> tuple[Tensor, Tensor | None]:
     """Latents of one image optimised for R + λ·D: x (1, 3, H, W) in [0, 1] (padded), y
     (1, M, H/16, W/16) g_a's gained latents, q (1,) the gain level (None: fixed rate, then
     ``lam`` is required), ``size`` (h, w) the image's own pixels in x. Returns (y, z): z
@@ -162,7 +163,7 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     settings are for benchmarks/effort_settings.py). ``ms_ssim_guard``: the guard's weight w
     (default ``MS_SSIM_GUARD``; 0: off). ``device``: where the search runs (a
     copy of the model, cached by ``weights_key`` and device); the latents come back on the
-    CPU, as float32.
+    CPU, as float32. ``plan``: g_s's polyphase plan (precision.polyphase_plan; CPU only).
     """
     if device != "cpu":
         model = _on_device(model, device, weights_key)
@@ -171,7 +172,7 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
         if q is None:
             raise ValueError("a fixed-rate model needs lam")
         lam = float(model.lmbda(q)[0])
-    obj = _Objective(model, x, q, lam, size or tuple(x.shape[-2:]))
+    obj = _Objective(model, x, q, lam, size or tuple(x.shape[-2:]), plan if device == "cpu" else None)
     with torch.no_grad():
         z0 = obj.hyper.analysis(y) if obj.hyper is not None else None
     params = [y.detach().clone().requires_grad_(True)]

@@ -28,7 +28,7 @@ from .coding_state import CodingState, build_coding_state
 from .engine import Stages
 from .fixed import ONE
 from .latent_codecs import ContextLatentCodec, FactorizedLatentCodec, GaussianLatentCodec, HyperpriorLatentCodec
-from .precision import resolve as resolve_precision, run_transform
+from .precision import resolve as resolve_precision, polyphase_plan, run_transform
 from .rangecoder import TableCoder
 
 __all__ = ["ModelCodec"]
@@ -99,6 +99,15 @@ class ModelCodec:
         self.card: dict = dict(card or {})
         self.weights_sha256 = weights_sha256 or weights_hash(model)
         self.latent = self._latent_codec()
+        self._plans: dict[str, list | None] = {}
+
+    def _plan(self, name: str) -> list | None:
+        """g_a's or g_s's polyphase plan (precision.polyphase_plan), built at first use: it
+        derives from the codec's own weights, which never change."""
+        if name not in self._plans:
+            with torch.inference_mode(False):  # also for the latent search's gradients
+                self._plans[name] = polyphase_plan(getattr(self.model, name))
+        return self._plans[name]
 
     def _latent_codec(self):
         """The coding counterpart of the model's prior, part for part (latent_codecs.py)."""
@@ -175,7 +184,8 @@ class ModelCodec:
         steps = ProgressSteps(progress, band_count(x.shape[2], x.shape[3]) + iterations(effort) + 1)
         with torch.inference_mode(), stages("g_a"):
             bf16 = resolve_precision() == "bf16"
-            y = in_bands(lambda t: run_transform(model.g_a, t, bf16, 0), x.contiguous(memory_format=torch.channels_last), band_rows(x.shape[3]), 16, 1,
+            plan = None if bf16 else self._plan("g_a")
+            y = in_bands(lambda t: run_transform(model.g_a, t, bf16, 0, plan), x.contiguous(memory_format=torch.channels_last), band_rows(x.shape[3]), 16, 1,
                          steps.one).contiguous()
             if q is not None:
                 y = y * model.gain.gains(q)[0]
@@ -185,7 +195,7 @@ class ModelCodec:
 
             with stages("effort"):
                 y, z = search_latents(model, x, y.clone(), q, iterations(effort), size=size, progress=steps.one, lam=self._fixed_lambda(q),
-                                      device=device, weights_key=self.weights_id)
+                                      device=device, weights_key=self.weights_id, plan=None if bf16 else self._plan("g_s"))
         with torch.inference_mode(), _coding_threads():
             extra = {} if z is None else {"z": z[0]}
             streams, y_hat, bits = self.latent.encode(y[0], stages, measure, **extra)
@@ -228,7 +238,8 @@ class ModelCodec:
                 y = y * inv_gain
             y = y.contiguous(memory_format=torch.channels_last)
             bf16 = resolve_precision() == "bf16"
-            return in_bands(lambda t: run_transform(self.model.g_s, t, bf16, -1), y, band_rows(16 * y.shape[3]), 1, 16, progress).contiguous()
+            plan = None if bf16 else self._plan("g_s")
+            return in_bands(lambda t: run_transform(self.model.g_s, t, bf16, -1, plan), y, band_rows(16 * y.shape[3]), 1, 16, progress).contiguous()
 
 
 class ProgressSteps:

@@ -31,10 +31,12 @@ from ..errors import CodecError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["PRECISIONS", "ENV", "resolve", "use_precision", "native_bf16", "run_transform"]
+__all__ = ["PRECISIONS", "ENV", "POLYPHASE_ENV", "resolve", "use_precision", "native_bf16", "polyphase_plan", "run_transform"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 ENV = "LICODEC_PRECISION"
+#: "0" runs every float32 layer as PyTorch's direct convolution (the reference; see polyphase_plan).
+POLYPHASE_ENV = "LICODEC_POLYPHASE"
 
 _chosen = threading.local()
 
@@ -82,26 +84,58 @@ def use_precision(precision: str | None) -> Iterator[None]:
         _chosen.value = before
 
 
-def run_transform(seq: "torch.nn.Module", x: "torch.Tensor", bf16: bool = False, pixel_layer: int = -1) -> "torch.Tensor":
+def polyphase_plan(seq: "torch.nn.Module") -> list | None:
+    """The polyphase form (licodec.layers.polyphase) of each 5×5 stride-2 layer of a
+    sequential transform that has a faster one, None for the others (run_transform uses it
+    unless $LICODEC_POLYPHASE is 0).
+
+    On the float32 path the 192-channel layers run as Winograd F(4×4, 3×3) convolutions (2.8×
+    fewer multiplications) and g_s's last layer as a direct 3×3 convolution; outputs equal
+    the direct layers' up to float32 rounding (docs/speed.md has what it changes and saves).
+    Hold the plan as long as the weights: building it costs ~15 ms a layer."""
+    import torch
+
+    from ..layers.polyphase import polyphase_layer
+
+    if not isinstance(seq, torch.nn.Sequential):
+        return None
+    plan = [polyphase_layer(layer) for layer in seq]
+    return plan if any(p is not None for p in plan) else None
+
+
+def run_transform(seq: "torch.nn.Module", x: "torch.Tensor", bf16: bool = False, pixel_layer: int = -1,
+                  plan: list | None = None) -> "torch.Tensor":
     """seq(x) (g_a or g_s), float32 out. ``bf16``: every layer of a sequential transform but
     ``pixel_layer`` (the one that reads or writes pixels: 0 for g_a, -1 for g_s) under bf16
     autocast; other transforms run in float32. In inference each (I)GDN after the first layer
     works in place on its input (a temporary made by the layer before it): the same values,
     one full-size tensor less per layer; with gradients (the encoder's latent search) the
-    layers run as they are."""
+    layers run as they are. ``plan`` (``polyphase_plan(seq)``): the float32 layers it has a
+    faster form for run in that form (a batch of one, on the CPU); with gradients only where
+    the layer is frozen and the form has an adjoint (g_s's: the search differentiates y)."""
     import torch
 
     from ..layers import GDN
+    from ..layers.polyphase import differentiable
 
     if not isinstance(seq, torch.nn.Sequential) or not len(seq):
         return seq(x)
     layers = list(seq)
     exact = pixel_layer % len(layers)
     in_place = not torch.is_grad_enabled()
+    fast = plan if x.shape[0] == 1 and x.device.type == "cpu" and os.environ.get(POLYPHASE_ENV, "1") != "0" else None
     for i, layer in enumerate(layers):
         low = bf16 and i != exact
         if not low:
             x = x.float()
+        f = fast[i] if fast is not None and not low else None
+        if f is not None and f.suits(x) and (in_place or not any(p.requires_grad for p in layer.parameters())):
+            if in_place or not x.requires_grad:
+                x = f(x)
+                continue
+            if hasattr(f, "adjoint"):
+                x = differentiable(f, x)
+                continue
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=low):
             x = layer.inplace_(x) if in_place and i and isinstance(layer, GDN) else layer(x)
     return x.float()

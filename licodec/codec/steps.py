@@ -17,7 +17,6 @@ optional build product: without a C compiler at install time (or with
 from __future__ import annotations
 
 import ctypes
-import importlib.machinery
 import os
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..native import load_extension, ptr as _p
 from ..errors import FormatError
 from .fixed import ACT_BITS, ACT_LIMIT, BALANCED, LEAKY_BITS, LEAKY_INT, FixedLayer, FixedNet
 
@@ -40,21 +40,10 @@ def kernels() -> ctypes.CDLL | None:
     if os.environ.get("LICODEC_KERNELS", "1") == "0":
         return None
     if _LIB is False:
-        _LIB = None
         here = Path(__file__).parent
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = here / f"_steps{suffix}"
-            if path.exists():
-                try:
-                    lib = ctypes.CDLL(str(path))
-                except OSError:
-                    continue
-                for name in ("lc_gather", "lc_layer", "lc_gaussian", "lc_store", "lc_mm"):
-                    getattr(lib, name).restype = ctypes.c_int64
-                    getattr(lib, name).argtypes = None
-                _check_constants(lib, path)
-                _LIB = lib
-                break
+        _LIB = load_extension(here, "_steps", ("lc_gather", "lc_layer", "lc_gaussian", "lc_store", "lc_mm"))
+        if _LIB is not None:
+            _check_constants(_LIB, here / "_steps")
     return _LIB or None
 
 
@@ -69,12 +58,6 @@ def _check_constants(lib: ctypes.CDLL, path: Path) -> None:
     lib.lc_constants(_p(got))
     if got.tolist() != expected:
         raise RuntimeError(f"{path}: constants {got.tolist()} differ from fixed.py's {expected}: rebuild it (pip install -e .)")
-
-
-def _p(t: Tensor | np.ndarray | None) -> ctypes.c_void_p:
-    if t is None:
-        return ctypes.c_void_p(0)
-    return ctypes.c_void_p(t.data_ptr() if isinstance(t, Tensor) else t.ctypes.data)
 
 
 _I = ctypes.c_int64

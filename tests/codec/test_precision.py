@@ -6,6 +6,7 @@ import torch
 import licodec
 from licodec.codec import precision
 from licodec.codec.api import _pad, decode_latents, resolve_model
+from licodec.codec.model_codec import ModelCodec
 from licodec.codec.precision import resolve, use_precision
 from licodec.errors import CodecError
 from tests.codec.helpers import make_model, photo
@@ -91,3 +92,46 @@ def test_each_path_writes_the_same_file_with_any_thread_count(coded):
             assert one == two == files[p]
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def wide(monkeypatch):
+    """A model wide enough for Winograd (32 channels), every input size taking it."""
+    from licodec.layers import polyphase as layers_polyphase
+
+    monkeypatch.setattr(layers_polyphase, "MIN_TILES", 1)
+    model = make_model("mbt2018", N=32, M=32, seed=4)
+    return model, resolve_model(model), photo(96, 128, seed=5)
+
+
+def test_the_polyphase_layers_run_and_change_only_float_rounding(wide, monkeypatch):
+    """g_a and g_s in polyphase form (Winograd, the direct 3×3 form): files decode to the same
+    latents on either form, pixels within float32 rounding of the direct layers'."""
+    model, codec, img = wide
+    assert codec._plan("g_s") is not None and codec._plan("g_a") is not None
+    with use_precision("fp32"):
+        fast = licodec.compress(img, quality=2.0, model=model)
+        y_hat = decode_latents(fast, model)[0]
+        x_fast = codec.synthesize(y_hat, 2.0)
+        monkeypatch.setenv(precision.POLYPHASE_ENV, "0")
+        direct = ModelCodec.from_model(model)
+        x_direct = direct.synthesize(y_hat, 2.0)
+        plain = licodec.compress(img, quality=2.0, model=direct)
+        _, y_plain = direct.encode(_pad(img), 2.0)
+    assert 0 < (x_fast - x_direct).abs().max().item() < 1e-4  # the forms ran, and differ by rounding only
+    assert torch.equal(decode_latents(plain, model)[0], y_plain)  # a file of either form decodes on the other
+    assert len(fast) == pytest.approx(len(plain), rel=0.02)
+
+
+def test_the_polyphase_layers_write_the_same_file_with_any_thread_count(wide):
+    model, codec, img = wide
+    threads = torch.get_num_threads()
+    try:
+        with use_precision("fp32"):
+            torch.set_num_threads(1)
+            one = licodec.compress(img, quality=2.0, model=model)
+            torch.set_num_threads(2)
+            two = licodec.compress(img, quality=2.0, model=model)
+    finally:
+        torch.set_num_threads(threads)
+    assert one == two
