@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -109,9 +110,8 @@ def kernels() -> ctypes.CDLL | None:
 
 
 class _Winograd:
-    """The shared part: U from a 3×3 kernel (K_in, K_out, 9); the tiles, transforms and products of a padded
-    (rows, cols, K_in) input, band by band, handed to ``place(t0, nb, y)`` with y the band's
-    outputs as a (4, 4, nb, tiles_w, K_out) view."""
+    """What both forms share: U from the 3×3 kernel (K_in, K_out, 9), and the tiles, transforms
+    and products of a padded (rows, cols, K_in) input, band by band (``run``)."""
 
     def __init__(self, k3: Tensor, bias: Tensor | None) -> None:
         g = torch.tensor(_G, dtype=torch.float32)
@@ -171,7 +171,8 @@ class _Winograd:
 
 
 _I = ctypes.c_int64
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[ThreadPoolExecutor, int] | None = None  # (pool, its threads)
+_POOL_LOCK = threading.Lock()
 
 
 def _threads(n: int, call: Callable[[int, int], object]) -> None:
@@ -182,10 +183,13 @@ def _threads(n: int, call: Callable[[int, int], object]) -> None:
     if parts == 1:
         call(0, n)
         return
-    if _POOL is None or _POOL._max_workers < parts:
-        _POOL = ThreadPoolExecutor(max_workers=max(parts, os.cpu_count() or 1), thread_name_prefix="licodec-winograd")
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[1] < parts:
+            size = max(parts, os.cpu_count() or 1)
+            _POOL = (ThreadPoolExecutor(max_workers=size, thread_name_prefix="licodec-polyphase"), size)
+        pool = _POOL[0]
     cuts = [n * i // parts for i in range(parts + 1)]
-    for f in [_POOL.submit(call, a, b) for a, b in zip(cuts[:-1], cuts[1:])]:
+    for f in [pool.submit(call, a, b) for a, b in zip(cuts[:-1], cuts[1:])]:
         f.result()
 
 
