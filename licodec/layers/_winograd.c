@@ -1,14 +1,13 @@
-/* Winograd F(4x4, 3x3) input and output transforms (licodec/layers/winograd.py).
+/* Winograd F(4x4, 3x3) input and output transforms (licodec/layers/polyphase.py).
  *
  * Each fuses what the PyTorch form does in a copy, a matrix product and a scatter: the
- * input transform reads 6x6 tiles straight from the padded (rows, cols, K) input and writes
+ * input transform reads 6x6 tiles straight from the layer's input (zero padding and a
+ * strided convolution's space-to-depth in its addressing) and writes
  * V (36, tiles, K); the output transform reads the products M (36, tiles, K), applies
  * A^T m A and writes each 4x4 block where it belongs in the output (strides
  * given by the caller: a pixel shuffle for a transposed convolution). Channels are the
- * innermost loop (contiguous on both sides), in chunks the compiler vectorises. A call
- * covers tiles [first, last) of a band, so callers may split a band between threads.
- * Loaded with ctypes; float32 in the same order of operations as written, so the result
- * does not depend on how the tiles are split.
+ * innermost loop (contiguous on both sides), eight at a time. A call covers a band of
+ * tiles. Loaded with ctypes; float32, each tile computed alone.
  */
 #include <Python.h>
 #include <stdint.h>
@@ -42,24 +41,38 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
     o[3] = b_ + 8.0f * e_ + m[5];                                                       \
 } while (0)
 
-/* pad: (rows, cols, K) float32, K a multiple of 8; tile (r, c) of the band reads rows
- * 4(t0 + r) .. +6, columns 4c .. +6. V: (36, ntiles, K), point x*6 + y. Tiles [first, last). */
-LC_CLONES void lc_wino_in(const float *pad, int64_t cols, int64_t K, int64_t t0, int64_t tw, int64_t ntiles,
-                          int64_t first, int64_t last, float *V) {
-    for (int64_t tile = first; tile < last; tile++) {
+/* x: the 3x3 form's input, rows x cols positions of K channels in G-channel groups (G a
+ * multiple of 8): channel k of position (p, q) at x + p * s_row + q * s_col + goff[k / G] + k % G
+ * (a channels-last tensor; for a strided convolution's space-to-depth the groups are the
+ * four 2x2 phases). Zero outside (the 3x3 form's padding of 1). Tile (r, c) of the band
+ * reads positions 4(t0 + r) - 1 .. +6, 4c - 1 .. +6 (tile = r * tw + c). V: (36, ntiles, K),
+ * point x*6 + y. */
+LC_CLONES void lc_wino_in(const float *x, int64_t rows, int64_t cols, int64_t s_row, int64_t s_col, int64_t G,
+                          const int64_t *goff, int64_t K, int64_t t0, int64_t tw, int64_t ntiles, float *V) {
+    const v8 zero = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t tile = 0; tile < ntiles; tile++) {
         int64_t r = t0 + tile / tw, c = tile % tw;
-        const float *src = pad + (4 * r * cols + 4 * c) * K;
+        const float *src[36];
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 6; j++) {
+                int64_t p = 4 * r + i - 1, q = 4 * c + j - 1;
+                src[i * 6 + j] = (p >= 0 && p < rows && q >= 0 && q < cols) ? x + p * s_row + q * s_col : NULL;
+            }
         float *dst = V + tile * K;
         for (int64_t k = 0; k < K; k += 8) {
+            int64_t off = goff[k / G] + k % G;
             v8 d[6][6], t[6][6];
             for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) d[i][j] = *(const v8 *)(src + (i * cols + j) * K + k);
+                for (int j = 0; j < 6; j++) {
+                    const float *a = src[i * 6 + j];
+                    d[i][j] = a ? *(const v8 *)(a + off) : zero;
+                }
             for (int i = 0; i < 6; i++) BT6(t[i], d[i]);  /* along the columns: t[i][y] */
             for (int y = 0; y < 6; y++) {                  /* then the rows: u[x][y] */
                 v8 col[6], u[6];
                 for (int i = 0; i < 6; i++) col[i] = t[i][y];
                 BT6(u, col);
-                for (int x = 0; x < 6; x++) *(v8 *)(dst + (x * 6 + y) * ntiles * K + k) = u[x];
+                for (int x_ = 0; x_ < 6; x_++) *(v8 *)(dst + (x_ * 6 + y) * ntiles * K + k) = u[x_];
             }
         }
     }
@@ -69,9 +82,9 @@ LC_CLONES void lc_wino_in(const float *pad, int64_t cols, int64_t K, int64_t t0,
  * out + (t0 + r) * s_r + u * s_u + c * s_c + v * s_v + koff[k / G] + k % G: G channels per
  * group (a multiple of 8), K / G groups (the pixel-shuffle phases of a transposed
  * convolution, else one). */
-LC_CLONES void lc_wino_out(const float *M, int64_t K, int64_t t0, int64_t tw, int64_t ntiles, int64_t first, int64_t last,
-                           float *out, int64_t s_r, int64_t s_u, int64_t s_c, int64_t s_v, int64_t G, const int64_t *koff) {
-    for (int64_t tile = first; tile < last; tile++) {
+LC_CLONES void lc_wino_out(const float *M, int64_t K, int64_t t0, int64_t tw, int64_t ntiles, float *out,
+                           int64_t s_r, int64_t s_u, int64_t s_c, int64_t s_v, int64_t G, const int64_t *koff) {
+    for (int64_t tile = 0; tile < ntiles; tile++) {
         int64_t r = t0 + tile / tw, c = tile % tw;
         const float *src = M + tile * K;
         for (int64_t k = 0; k < K; k += 8) {

@@ -36,10 +36,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -131,31 +128,31 @@ class _Winograd:
         tiles = -(-h // 4) * -(-w // 4) if isinstance(self, WinogradDeconv) else -(-h // 8) * -(-w // 8)
         return tiles >= MIN_TILES
 
-    def padded(self, rows: int, cols: int) -> tuple[Tensor, int, int]:
-        """A zero (4·Th + 2, 4·Tw + 2, K_in) buffer for an input of rows × cols (3×3 'same'
-        padding of 1, tiles of 4): the input goes at [1 : rows + 1, 1 : cols + 1]."""
-        th, tw = -(-rows // 4), -(-cols // 4)
-        return empty_huge(4 * th + 2, 4 * tw + 2, self.k_in).zero_(), th, tw
-
-    def run(self, pad: Tensor, th: int, tw: int, grid: Tensor) -> None:
-        """The convolution of ``pad`` (from :meth:`padded`) into ``grid``: a view of the output
-        (Th, 4, Tw, 4, *phases, C) where tile (ti, tj)'s output (u, v) of channel k = (phase, c) goes."""
-        wp, k = pad.shape[1], self.k_in
-        lib = kernels() if k % 8 == 0 and grid.shape[-1] % 8 == 0 else None  # the kernels' 8 channels at a time
+    def run(self, src: Tensor, grid: Tensor) -> None:
+        """The 3×3 convolution (padding 1) of ``src``, a (rows, cols, *phases, C) view of the
+        layer's input (K_in = phases × C channels per position), into ``grid``, a
+        (Th, 4, Tw, 4, *phases, C) view of the output where tile (ti, tj)'s output (u, v) of
+        channel k = (phase, c) goes."""
+        rows, cols = src.shape[:2]
+        th, tw, k = -(-rows // 4), -(-cols // 4), self.k_in
+        lib = kernels() if src.shape[-1] % 8 == 0 and grid.shape[-1] % 8 == 0 else None  # 8 channels at a time
         nb_max = max(1, TILES_PER_BAND // tw)
         if lib is not None:
-            st = grid.stride()
-            phases = grid.shape[4:-1]
-            koff = torch.tensor([sum(i * s for i, s in zip(idx, st[4:-1])) for idx in _indices(phases)], dtype=torch.int64)
-            group = grid.shape[-1]
+            si, so = src.stride(), grid.stride()
+            ioff, ooff = _offsets(src.shape[2:-1], si[2:-1]), _offsets(grid.shape[4:-1], so[4:-1])
             # one buffer each for every band's V and M (fresh memory costs a page fault per 4 KB)
             v, mb = empty_huge(36 * nb_max * tw * k), empty_huge(36 * nb_max * tw * self.k_out)
+        else:  # zero-padded and tiled in PyTorch
+            pad = torch.zeros(4 * th + 2, 4 * tw + 2, k)
+            pad[1 : rows + 1, 1 : cols + 1] = src.reshape(rows, cols, k)
+            wp = pad.shape[1]
         for t0 in range(0, th, nb_max):
             nb = min(nb_max, th - t0)
             n = nb * tw
             if lib is not None:
                 vn, m = v[: 36 * n * k].view(36, n, k), mb[: 36 * n * self.k_out].view(36, n, self.k_out)
-                _threads(n, lambda a, b: lib.lc_wino_in(ptr(pad), _I(wp), _I(k), _I(t0), _I(tw), _I(n), _I(a), _I(b), ptr(vn)))
+                lib.lc_wino_in(ptr(src), _I(rows), _I(cols), _I(si[0]), _I(si[1]), _I(src.shape[-1]), ptr(ioff),
+                               _I(k), _I(t0), _I(tw), _I(n), ptr(vn))
                 torch.bmm(vn, self.u, out=m)
             else:
                 d = pad.as_strided((6, 6, nb, tw, k), (wp * k, k, 4 * wp * k, 4 * k, 1), 4 * t0 * wp * k)
@@ -163,42 +160,22 @@ class _Winograd:
             if self.bias is not None:
                 m[7] += self.bias
             if lib is not None:
-                _threads(n, lambda a, b: lib.lc_wino_out(ptr(m), _I(self.k_out), _I(t0), _I(tw), _I(n), _I(a), _I(b), ptr(grid),
-                                                         _I(st[0]), _I(st[1]), _I(st[2]), _I(st[3]), _I(group), ptr(koff)))
+                lib.lc_wino_out(ptr(m), _I(self.k_out), _I(t0), _I(tw), _I(n), ptr(grid),
+                                _I(so[0]), _I(so[1]), _I(so[2]), _I(so[3]), _I(grid.shape[-1]), ptr(ooff))
             else:
                 y = torch.mm(self.a2, m.view(36, -1)).view(4, 4, nb, tw, self.k_out).permute(2, 0, 3, 1, 4)
                 grid[t0 : t0 + nb].copy_(y.reshape(nb, 4, tw, 4, *grid.shape[4:]))
 
 
+def _offsets(shape: tuple[int, ...], strides: tuple[int, ...]) -> Tensor:
+    """The element offset of every index of ``shape`` (row-major) under ``strides``."""
+    out = [0]
+    for n, s in zip(shape, strides):
+        out = [o + i * s for o in out for i in range(n)]
+    return torch.tensor(out, dtype=torch.int64)
+
+
 _I = ctypes.c_int64
-_POOL: tuple[ThreadPoolExecutor, int] | None = None  # (pool, its threads)
-_POOL_LOCK = threading.Lock()
-
-
-def _threads(n: int, call: Callable[[int, int], object]) -> None:
-    """``call(a, b)`` over [0, n) split between torch's threads (a C kernel: ctypes releases
-    the GIL; each tile's result is the same however the tiles are split)."""
-    global _POOL
-    parts = max(1, min(torch.get_num_threads(), n // 8))
-    if parts == 1:
-        call(0, n)
-        return
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[1] < parts:
-            size = max(parts, os.cpu_count() or 1)
-            _POOL = (ThreadPoolExecutor(max_workers=size, thread_name_prefix="licodec-polyphase"), size)
-        pool = _POOL[0]
-    cuts = [n * i // parts for i in range(parts + 1)]
-    for f in [pool.submit(call, a, b) for a, b in zip(cuts[:-1], cuts[1:])]:
-        f.result()
-
-
-def _indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """All indices of ``shape`` in row-major order."""
-    out: list[tuple[int, ...]] = [()]
-    for n in shape:
-        out = [i + (j,) for i in out for j in range(n)]
-    return out
 
 
 class WinogradDeconv(_Winograd):
@@ -222,12 +199,11 @@ class WinogradDeconv(_Winograd):
 
     def __call__(self, x: Tensor) -> Tensor:
         _, c, h, w = x.shape
-        pad, th, tw = self.padded(h, w)
-        pad[1 : h + 1, 1 : w + 1] = x[0].permute(1, 2, 0)
+        th, tw = -(-h // 4), -(-w // 4)
         out = empty_huge(1, self.c_out, 8 * th, 8 * tw, channels_last=True)
         # output pixel (2(4·ti + u) + a, 2(4·tj + v) + b) is tile (ti, tj)'s (u, v), channel (a, b, c)
         grid = out[0].permute(1, 2, 0).view(th, 4, 2, tw, 4, 2, self.c_out).permute(0, 1, 3, 4, 2, 5, 6)
-        self.run(pad, th, tw, grid)
+        self.run(x[0].permute(1, 2, 0).contiguous(), grid)
         if 8 * th != 2 * h or 8 * tw != 2 * w:
             out = out[:, :, : 2 * h, : 2 * w].contiguous(memory_format=torch.channels_last)
         return out
@@ -246,11 +222,11 @@ class WinogradConv(_Winograd):
         if h2 % 2 or w2 % 2:
             raise ValueError(f"WinogradConv needs an even height and width, got {h2}×{w2}")
         h, w = h2 // 2, w2 // 2
-        pad, th, tw = self.padded(h, w)
-        # space to depth: input (2n + a, 2m + b, c) -> (n, m, (a, b, c))
-        pad[1 : h + 1, 1 : w + 1].view(h, w, 2, 2, c).copy_(x[0].permute(1, 2, 0).view(h, 2, w, 2, c).transpose(1, 2))
+        th, tw = -(-h // 4), -(-w // 4)
+        # space to depth, as a view: input (2n + a, 2m + b, c) is position (n, m), channel (a, b, c)
+        src = x[0].permute(1, 2, 0).contiguous().view(h, 2, w, 2, c).transpose(1, 2)
         out = empty_huge(1, self.k_out, 4 * th, 4 * tw, channels_last=True)
-        self.run(pad, th, tw, out[0].permute(1, 2, 0).view(th, 4, tw, 4, self.k_out))
+        self.run(src, out[0].permute(1, 2, 0).view(th, 4, tw, 4, self.k_out))
         if 4 * th != h or 4 * tw != w:
             out = out[:, :, :h, :w].contiguous(memory_format=torch.channels_last)
         return out

@@ -77,7 +77,7 @@ def test_the_compiled_and_pytorch_transforms_agree(monkeypatch):
 
 
 def test_the_same_output_with_one_or_two_threads(path, monkeypatch):
-    """Tiles split between threads are computed alone: the output does not depend on it."""
+    """The output does not depend on torch's thread count (the products split their rows)."""
     monkeypatch.setattr(polyphase, "TILES_PER_BAND", 64)  # several bands
     torch.manual_seed(5)
     layers = [WinogradDeconv(nn.ConvTranspose2d(32, 32, 5, 2, 2, 1)), WinogradConv(nn.Conv2d(32, 32, 5, 2, 2))]
