@@ -116,7 +116,8 @@ class _Objective:
         s = ms_ssim(x_hat.clamp(0, 1), x)[0] if ms or self.guard is not None else None
         if self.guard is not None:
             w, s0, loss0 = self.guard
-            loss = loss + w * torch.relu(s0 - s) / (1 - s0) * loss0
+            if float(s.detach()) < s0:  # relu(s0 - s) > 0; else the term and its gradient are 0: no backward through MS-SSIM
+                loss = loss + w * (s0 - s) / (1 - s0) * loss0
         return loss, bits, y_hard, s
 
     @torch.no_grad()
