@@ -41,6 +41,9 @@ the weights in the model file; the shifts are stored with the coding tables.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -161,6 +164,47 @@ def _choose_path() -> str:
     finally:
         torch.set_num_threads(threads)
     return min(best, key=best.get)
+
+
+_BANDS = threading.local()
+_POOL: tuple[ThreadPoolExecutor, int] | None = None  # (pool, its threads)
+_POOL_LOCK = threading.Lock()
+
+
+@contextmanager
+def band_threads(n: int) -> Iterator[None]:
+    """Within the block (this thread), :meth:`FixedLayer.conv` (h_s) computes its bands of
+    output rows on up to ``n`` threads: independent integer products written to disjoint
+    rows, so the values are the same with any ``n``."""
+    before = getattr(_BANDS, "n", 1)
+    _BANDS.n = max(1, n)
+    try:
+        yield
+    finally:
+        _BANDS.n = before
+
+
+def in_threads(fn: Callable[[int], None], items: range) -> None:
+    """``fn(i)`` for each item, on the threads :func:`band_threads` allows (the C product
+    and PyTorch's operations release the GIL), in the caller's grad and inference modes."""
+    global _POOL
+    n = min(getattr(_BANDS, "n", 1), len(items))
+    if n <= 1:
+        for i in items:
+            fn(i)
+        return
+    inference = torch.is_inference_mode_enabled()
+
+    def run(i: int) -> None:
+        with torch.inference_mode(inference), torch.no_grad():
+            fn(i)
+
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[1] < n:
+            _POOL = (ThreadPoolExecutor(max_workers=n, thread_name_prefix="licodec-bands"), n)
+        pool = _POOL[0]
+    for f in [pool.submit(run, i) for i in items]:
+        f.result()
 
 
 def combine(p: Tensor, d: int, base: Tensor | None = None, scale: int = 1) -> Tensor:
@@ -351,15 +395,18 @@ class FixedLayer:
         rows, cols_per_row = cols.shape[1], cols.shape[2]
         rows_per_band = max(1, self.BAND_BYTES // max(1, d * cols_per_row * window))
         out = torch.empty(ho, wo, o // (sh * sw), dtype=torch.float64)
-        for r0 in range(0, rows, rows_per_band):
-            band = cols[:, r0 : r0 + rows_per_band]
-            r = band.shape[1]
-            p = matrix.product(band.reshape(d * r * cols_per_row, window)).view(d * r * cols_per_row, sh * sw, -1)
+
+        def band(r0: int) -> None:
+            b = cols[:, r0 : r0 + rows_per_band]
+            r = b.shape[1]
+            p = matrix.product(b.reshape(d * r * cols_per_row, window)).view(d * r * cols_per_row, sh * sw, -1)
             acc = self.finish(combine(p, d, self.bias_half, 1 << self.input_shift))
             # sub-pixel phases -> output pixels: band row u gives output rows (r0 + u) * sh + ry
             acc = acc.view(r, cols_per_row, sh, sw, -1).permute(0, 2, 1, 3, 4).reshape(r * sh, cols_per_row * sw, -1)
             y0, y1 = r0 * sh, min(ho, (r0 + r) * sh)
             out[y0:y1] = acc[: y1 - y0, :wo]
+
+        in_threads(band, range(0, rows, rows_per_band))
         return out
 
     def _columns(self, dig: Tensor) -> tuple[Tensor, tuple[int, int], tuple[int, int], IntMatrix]:

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from licodec.codec.fixed import ACT_LIMIT, SHIFT_MAX, WEIGHT_MAX, FixedLayer, FixedNet, IntMatrix, channel_shifts, digit_rows
+from licodec.codec.fixed import ACT_LIMIT, SHIFT_MAX, WEIGHT_MAX, FixedLayer, FixedNet, IntMatrix, band_threads, channel_shifts, digit_rows
 from licodec.layers import conv, deconv
 
 
@@ -93,16 +93,19 @@ def test_linear_equals_float64_convolution():
 )
 @pytest.mark.parametrize("scale", [100, 2**14, ACT_LIMIT])
 @pytest.mark.parametrize("band_bytes", [1, 700, FixedLayer.BAND_BYTES])
-def test_conv_equals_float64_convolution(layer, scale, band_bytes, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_conv_equals_float64_convolution(layer, scale, band_bytes, threads, monkeypatch):
     """Every conv geometry, every digit count, and products in one band, in bands of a
-    few rows and of single rows: the same values as the float64 reference."""
+    few rows and of single rows, the bands on one thread or three: the same values as the
+    float64 reference."""
     monkeypatch.setattr(FixedLayer, "BAND_BYTES", band_bytes)
     seq = _randomize(nn.Sequential(layer(), nn.LeakyReLU()))
     net = FixedNet(seq)
     g = torch.Generator().manual_seed(scale)
     a = torch.randint(-scale, scale + 1, (1, 7, 6, 5), generator=g)
     ref = net(a.to(torch.float64))[0].permute(1, 2, 0)
-    got = net.conv(a[0].permute(1, 2, 0))
+    with torch.inference_mode(), band_threads(threads):
+        got = net.conv(a[0].permute(1, 2, 0))
     assert got.shape == ref.shape and torch.equal(got, ref)
 
 
