@@ -1,9 +1,9 @@
-"""Loading the optional compiled kernels (plain C, built by ``pip install``, called with ctypes).
+"""Close to the machine: the optional compiled kernels, and large buffers in huge pages.
 
-Two extensions: the wavefront loop's step kernels (``codec/_steps.c``) and the Winograd
-transforms (``layers/_winograd.c``). Each is optional: without it the same arithmetic
-runs in PyTorch. ctypes releases the GIL during a call, so threads may run kernels side
-by side.
+Two extensions (plain C, built by ``pip install``, called with ctypes): the wavefront
+loop's step kernels (``codec/_steps.c``) and the Winograd transforms
+(``layers/_winograd.c``). Each is optional: without it the same arithmetic runs in
+PyTorch. ctypes releases the GIL during a call, so threads may run kernels side by side.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ __all__ = ["load_extension", "ptr", "empty_huge"]
 
 
 def load_extension(folder: Path, name: str, functions: tuple[str, ...]) -> ctypes.CDLL | None:
-    """The compiled extension ``name`` in ``folder`` with ``functions`` (returning int64 or
-    nothing, arguments unchecked), or None where it was not built or cannot load."""
+    """The compiled extension ``name`` in ``folder`` with ``functions`` (int64 results, ignored
+    for a void function; arguments unchecked), or None where it was not built or cannot load."""
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         path = folder / f"{name}{suffix}"
         if path.exists():

@@ -13,6 +13,10 @@ g_a's first and g_s's last convolution stay float32: they hold ~5% of the operat
 most of g_s's rounding error (on training crops, g_s all in bf16 cost up to 0.03 dB, without
 its last layer < 0.01 dB; on Kodak the path costs 0.004-0.016 dB decoding, docs/speed.md).
 
+On the float32 path the wide 5×5 stride-2 layers run in polyphase form (Winograd F(4×4,
+3×3) convolutions, licodec.layers.polyphase: ``polyphase_plan``), equal to the direct layers
+up to float32 rounding; ``LICODEC_POLYPHASE=0`` runs PyTorch's direct layers.
+
 Chosen per call: ``use_precision(p)`` (a context manager, per thread), else the
 ``LICODEC_PRECISION`` environment variable, else "auto": bf16 on CPUs with native bf16
 (AVX512-BF16 or AMX, where it is several times faster), float32 elsewhere (emulated bf16

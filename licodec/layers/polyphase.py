@@ -107,8 +107,8 @@ def kernels() -> ctypes.CDLL | None:
 
 
 class _Winograd:
-    """What both forms share: U from the 3×3 kernel (K_in, K_out, 9), and the tiles, transforms
-    and products of a padded (rows, cols, K_in) input, band by band (``run``)."""
+    """What both Winograd forms share: U from the 3×3 kernel (K_in, K_out, 9), and the tiles,
+    transforms and products of the 3×3 form's input, band by band (``run``)."""
 
     def __init__(self, k3: Tensor, bias: Tensor | None) -> None:
         g = torch.tensor(_G, dtype=torch.float32)
