@@ -41,7 +41,7 @@ class GDN(nn.Module):
     0.1·I and beta at 1, the initialisation of Ballé et al.
     """
 
-    BAND_PIXELS = 8192  # pixels per band in inference (192 channels: 6 MB of float32)
+    BAND_PIXELS = 2048  # pixels per band (192 channels: 1.5 MB of float32 per temporary)
 
     def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1) -> None:
         super().__init__()
@@ -77,13 +77,31 @@ class GDN(nn.Module):
         return self._bands(x, x)
 
     def _bands(self, x: Tensor, out: Tensor) -> Tensor:
-        # Inference: the same per-pixel arithmetic in bands of rows, in place, so that the
-        # temporaries stay in cache instead of streaming several full-size tensors (4-8x
-        # faster on large images here, and the same values). ``out`` may be ``x``: each
-        # band is read completely before it is overwritten.
+        # Inference: the same per-pixel arithmetic in bands of ``BAND_PIXELS`` pixels, so
+        # that the temporaries stay in cache instead of streaming several full-size tensors
+        # (4-8x faster on large images here, and the same values). ``out`` may be ``x``:
+        # each band is read completely before it is overwritten. On channels-last tensors
+        # (the codec's) the bands are blocks of the (pixels, C) matrix, two temporaries
+        # reused for all of them: n = beta + x² gammaᵀ as one product (addmm), its root,
+        # times x (largest IGDN of g_s at 768x512: 0.64x the time of 1x1 convolutions on
+        # bands of rows, one thread).
         c = x.shape[1]
         beta = self.beta_reparam(self.beta)
-        gamma = self.gamma_reparam(self.gamma).reshape(c, c, 1, 1)
+        gamma = self.gamma_reparam(self.gamma)
+        if x.is_contiguous(memory_format=torch.channels_last) and out.is_contiguous(memory_format=torch.channels_last) and x.numel():
+            xm, om = _pixels(x), _pixels(out)
+            beta, gamma = beta.to(x.dtype), gamma.to(x.dtype)  # bf16 under autocast, as conv2d would
+            band = min(self.BAND_PIXELS, xm.shape[0])
+            sq, norm = xm.new_empty(band, c), xm.new_empty(band, c)
+            for a in range(0, xm.shape[0], band):
+                xs = xm[a : a + band]
+                k = xs.shape[0]
+                torch.mul(xs, xs, out=sq[:k])
+                n = torch.addmm(beta, sq[:k], gamma.t(), out=norm[:k])
+                (n.sqrt_() if self.inverse else n.rsqrt_())
+                torch.mul(n, xs, out=om[a : a + k])
+            return out
+        gamma = gamma.reshape(c, c, 1, 1)
         rows = self._band_rows(x)
         for a in range(0, x.shape[2], rows):
             xs = x[:, :, a : a + rows]

@@ -42,21 +42,25 @@ def test_lower_bound_gradient_pulls_up_from_below():
     assert x.grad.tolist() == [0.0, 1.0]
 
 
-def test_gdn_bands_equal_whole_tensor():
-    """Without autograd GDN works in bands of rows, in place: the same values."""
-    for inverse in (False, True):
-        torch.manual_seed(0)
-        g = GDN(16, inverse=inverse)
-        g.BAND_PIXELS = 7  # several bands, a short last one
-        x = torch.randn(2, 16, 9, 5).contiguous(memory_format=torch.channels_last)
-        ref = g(x).detach()
-        with torch.no_grad():
-            got = g(x)
-        assert torch.equal(got, ref)
-        y = x.clone()
-        with torch.no_grad():
-            assert g.inplace_(y) is y
-        assert torch.equal(y, ref)
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("inverse", [False, True])
+def test_gdn_bands_equal_whole_tensor(inverse, channels_last):
+    """Without autograd GDN works in bands (of the pixel matrix for channels-last tensors,
+    of rows otherwise), in place: the same values."""
+    torch.manual_seed(0)
+    g = GDN(16, inverse=inverse)
+    g.BAND_PIXELS = 7  # several bands, a short last one
+    x = torch.randn(2, 16, 9, 5)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    ref = g(x).detach()
+    with torch.no_grad():
+        got = g(x)
+    assert torch.equal(got, ref)
+    y = x.clone()
+    with torch.no_grad():
+        assert g.inplace_(y) is y
+    assert torch.equal(y, ref)
 
 
 def test_gdn_inplace_refuses_autograd():
