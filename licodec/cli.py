@@ -4,6 +4,7 @@
     licodec decompress IN.lic... [-o OUT.png]
     licodec info FILE.lic...
     licodec models
+    licodec import CKPT.pth.tar [-o OUT.safetensors]   (a CompressAI checkpoint)
     licodec train ...         (see ``licodec train --help``)
     licodec eval | bench-classical | plot ...
 
@@ -382,6 +383,55 @@ def cmd_models(args) -> int:
     return 0
 
 
+EPILOG_IMPORT = """examples:
+  licodec import mbt2018-6-7052e5ea.pth.tar              CompressAI's zoo file: mbt2018, MSE, quality 6
+  licodec compress photo.png --model mbt2018-6-7052e5ea.safetensors
+  licodec import checkpoint_best_loss.pth.tar --quality 3 -o mine.safetensors
+"""
+
+
+def cmd_import(args) -> int:
+    import hashlib
+
+    from .models.compressai import COMPRESSAI_LAMBDAS, from_compressai, read_checkpoint, zoo_file_facts
+    from .models.registry import citation
+    from .train.export import write_model_file
+
+    src = Path(args.checkpoint)
+    if args.quality is not None and args.lmbda is not None:
+        raise _Fail("give --quality or --lmbda, not both")
+    facts = zoo_file_facts(src) or {}
+    stem = src.name.split(".pth")[0] if ".pth" in src.name else src.stem
+    out = Path(args.output) if args.output else src.with_name(stem + ".safetensors")
+    if out.suffix != ".safetensors":
+        raise _Fail(f"{out}: a model file's name ends in .safetensors")
+    if out.exists() and not args.force:
+        raise _Fail(f"{out}: exists (use --force to overwrite)")
+    metric = args.metric or facts.get("metric", "mse")
+    if args.lmbda is not None:
+        lmbda = args.lmbda
+    elif args.quality is not None:
+        lmbda = COMPRESSAI_LAMBDAS[metric][args.quality - 1]
+    else:
+        lmbda = facts.get("lmbda") if facts.get("metric", metric) == metric else None
+    model = from_compressai(read_checkpoint(src), args.arch)
+    if facts and facts["architecture"] != model.name:
+        warnings.warn(f"{src.name} names {facts['architecture']}, its weights are {model.name}'s")
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    card = {
+        "architecture": model.config,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "paper": citation(model.name),
+        "source": {"compressai_checkpoint": src.name, "sha256": digest,
+                   "note": "weights trained with CompressAI (InterDigital), imported by licodec import; their terms are CompressAI's"},
+        "training": {"by": "CompressAI", "metric": metric, "lmbda": lmbda, "quality": args.quality or facts.get("quality")},
+    }
+    write_model_file(model, out, card)
+    lam = f"λ {lmbda:g} ({metric})" if lmbda is not None else "λ unknown (--quality or --lmbda for --effort)"
+    print(f"{out}: {model.name} (N={model.N}, M={model.M}), fixed rate, {lam}, from {src.name}")
+    return 0
+
+
 def _free_cores() -> int:
     """Cores not busy with other runnable processes now (/proc/loadavg's running count,
     which includes this one); all of them where that is not known."""
@@ -474,6 +524,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="list installed models and architectures", description="List installed models and the registered architectures.")
     m.set_defaults(func=cmd_models)
+
+    im = sub.add_parser("import", help="a CompressAI checkpoint -> a licodec model file",
+                        description="Convert a checkpoint of CompressAI's bmshj2018-factorized, bmshj2018-hyperprior, mbt2018-mean or "
+                                    "mbt2018 (a zoo file or a training checkpoint) to a licodec model file with exact coding tables, "
+                                    "for --model. The architecture comes from the weights; the λ from the zoo file's name, --quality or --lmbda.",
+                        epilog=EPILOG_IMPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    im.add_argument("checkpoint", metavar="CKPT", help="CompressAI .pth.tar (read with torch.load(weights_only=True): no code runs)")
+    im.add_argument("-o", "--output", metavar="OUT.safetensors", help="model file to write (default: CKPT's name with .safetensors, beside it)")
+    im.add_argument("--arch", choices=["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018"],
+                    help="the architecture (default: found from the weights)")
+    im.add_argument("--quality", type=int, choices=range(1, 9), metavar="Q", help="CompressAI's quality 1..8 the model was trained at (sets λ)")
+    im.add_argument("--metric", choices=["mse", "ms-ssim"], help="the distortion it was trained for (default: from the file name, else mse)")
+    im.add_argument("--lmbda", type=float, metavar="λ", help="the λ it was trained at (for --effort), instead of --quality")
+    im.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    im.set_defaults(func=cmd_import)
 
     # Subcommands with their own parsers: the rest of the arguments goes to them.
     for name, helptext in (("train", "train a model (see licodec train --help)"), ("eval", "rate-distortion evaluation of a model on a dataset"),

@@ -68,6 +68,7 @@ def write_model_file(model: torch.nn.Module, path: str | os.PathLike, card: dict
     quantiles fully first (they bound the coding tables); ``half``: round to float16 first,
     so the identity and tables are the rounded model's."""
     from ..codec.coding_state import build_coding_state
+    from ..files import atomic_write
     from ..models.io import save_model
 
     if fit_tails:
@@ -79,7 +80,7 @@ def write_model_file(model: torch.nn.Module, path: str | os.PathLike, card: dict
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, path, card, build_coding_state(model), half=half)
-    path.with_suffix(".json").write_text(json.dumps(card, indent=1))
+    atomic_write(path.with_suffix(".json"), json.dumps(card, indent=1))
     return path
 
 

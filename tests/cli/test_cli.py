@@ -108,7 +108,7 @@ def test_no_default_model_message(tmp_path):
 
 
 def test_help_of_every_subcommand():
-    for sub in ["compress", "decompress", "info", "models", "train"]:
+    for sub in ["compress", "decompress", "info", "models", "import", "train"]:
         r = run_cli(sub, "--help")
         assert r.returncode == 0 and "usage:" in r.stdout, (sub, r.stderr)
     r = run_cli("--help")
@@ -186,3 +186,42 @@ def test_precision_flag_and_environment(tmp_path, model_file, monkeypatch, capsy
     assert len(err) == 1 and err[0].startswith("licodec: error: ")
     assert err[0].endswith("LICODEC_PRECISION: precision must be one of auto, fp32, bf16, got 'fast'")
     assert not (tmp_path / "c.png").exists()
+
+
+COMPRESSAI = __import__("pathlib").Path(__file__).parents[1] / "models" / "fixtures" / "compressai"
+
+
+def test_import_compressai_checkpoint_then_code_with_it(tmp_path, images, capsys):
+    """``licodec import`` of a CompressAI zoo file (its name gives the λ): a model file that
+    compresses and decompresses; an existing output is kept without --force."""
+    import json
+    import shutil
+
+    ckpt = tmp_path / "mbt2018-6-7052e5ea.pth.tar"  # a zoo file's name; the fixture's weights
+    shutil.copy(COMPRESSAI / "mbt2018-N4-M6.pth.tar", ckpt)
+    assert main(["import", str(ckpt)]) == 0
+    out = tmp_path / "mbt2018-6-7052e5ea.safetensors"
+    assert "mbt2018 (N=4, M=6), fixed rate, λ 0.0483 (mse)" in capsys.readouterr().out
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"] == {"by": "CompressAI", "metric": "mse", "lmbda": 0.0483, "quality": 6}
+    lic, png = tmp_path / "a.lic", tmp_path / "a.png"
+    assert main(["compress", str(images / "img1.png"), "-o", str(lic), "--model", str(out)]) == 0
+    assert main(["decompress", str(lic), "-o", str(png), "--model", str(out)]) == 0
+    assert np.asarray(Image.open(png)).shape == (64, 64, 3)
+    before = out.read_bytes()
+    assert main(["import", str(ckpt)]) == 1
+    assert "exists" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(["import", str(COMPRESSAI / "mbt2018-mean-N4-M6.pth.tar"), "-o", str(tmp_path / "m.safetensors"), "--quality", "2", "--metric", "ms-ssim"]) == 0
+    assert "mbt2018-mean (N=4, M=6), fixed rate, λ 4.58 (ms-ssim)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("make_args, expect", [
+    (lambda d: [d / "none.pth.tar"], "no such file"),
+    (lambda d: [d / "img0.png"], "not a PyTorch checkpoint of tensors"),
+    (lambda d: [COMPRESSAI / "mbt2018-N4-M6.pth.tar", "-o", d / "x.bin"], "ends in .safetensors"),
+    (lambda d: [COMPRESSAI / "mbt2018-N4-M6.pth.tar", "-o", d / "x.safetensors", "--quality", "2", "--lmbda", "0.1"], "not both"),
+])
+def test_import_bad_input_one_line_error(images, make_args, expect):
+    r = run_cli("import", *make_args(images))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and expect in r.stderr, r.stderr
+    assert not list(images.glob("*.safetensors")) and not list(images.glob("*.json"))
