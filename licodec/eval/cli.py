@@ -309,7 +309,8 @@ def plot_main(argv: Sequence[str] | None = None) -> int:
 def _eval_parser(prog: str = "licodec eval") -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description="Evaluate a licodec model by real coding of every image of a folder.")
     p.add_argument("dataset", help="folder of images, e.g. ../shared/datasets/kodak")
-    p.add_argument("--model", default=None, help="model name or path (default: the codec's default model)")
+    p.add_argument("--model", default=None, help="model name or path (default: the codec's default model); several fixed-rate models, "
+                   "comma-separated (e.g. CompressAI's eight files after licodec import), make one curve, a point each")
     p.add_argument("--quality", action="append", help="qualities, comma-separated or repeated (default: the model's own list)")
     p.add_argument("--name", default=None, help="curve name in the JSON and plots (default: from --model)")
     p.add_argument("--out", default="results", help="output folder (default: results)")
@@ -343,14 +344,25 @@ def _default_qualities(model) -> list:
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
     def run(argv):
-        from .rd import evaluate, write_json
+        from .rd import evaluate, evaluate_family, write_json
 
         args = _eval_parser().parse_args(argv)
         images = _dataset_images(args.dataset, args.limit)
-        quals = _parse_qualities(args.quality) or _default_qualities(args.model)
+        family = [m for m in args.model.split(",") if m] if args.model and "," in args.model else None
+        if family:
+            if args.quality:
+                raise UsageError("--quality is for one variable-rate model; several models are fixed-rate, a point each")
+            for m in family:
+                if _default_qualities(m) != [None]:
+                    raise UsageError(f"{m}: a variable-rate model; several --model files must each have a fixed rate")
+            quals = list(range(1, len(family) + 1))
+        else:
+            quals = _parse_qualities(args.quality) or _default_qualities(args.model)
         out = Path(args.out)
         from ..codec.zoo import default_name
 
+        if family and not args.name:
+            raise UsageError("several models make one curve: name it with --name")
         name = args.name or (Path(str(args.model)).stem if args.model else (default_name() or "licodec"))
         crop = _parse_crop(args.crop)
         if args.report:  # validate before the long run
@@ -361,7 +373,10 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
 
         try:
             with use_precision(args.precision):
-                doc = evaluate(images, quals, args.model, name=name, progress=not args.no_progress, dataset=str(Path(args.dataset)))
+                if family:
+                    doc = evaluate_family(images, family, name=name, progress=not args.no_progress, dataset=str(Path(args.dataset)))
+                else:
+                    doc = evaluate(images, quals, args.model, name=name, progress=not args.no_progress, dataset=str(Path(args.dataset)))
         except (ValueError, LookupError, OSError) as e:
             # e.g. an unknown model, a quality the model does not have, an unreadable image
             raise UsageError(str(e)) from None
@@ -401,6 +416,11 @@ def _eval_report(args, doc, path, images, codecs, workers, refs, crop, quals) ->
     written.append(_write(out / f"bd-{name}.json", json.dumps(json_rows, indent=1)))
     print(md)
 
+    if "models" in doc:  # a family of fixed-rate models: the sheet codes at one model's chosen quality, not theirs
+        print("licodec: notice: no visual sheet for several models", file=sys.stderr)
+        for w in written:
+            print(f"wrote {w}", file=sys.stderr)
+        return 0
     names = {p.name: p for p in images}
     sheet_img = names.get(args.sheet_image) or names.get(f"{args.sheet_image}.png") or images[0]
     pts = {name: doc["per_image"].get(sheet_img.name, [])}

@@ -31,7 +31,7 @@ import numpy as np
 from ..codec.image import load_rgb
 from ..files import atomic_write
 
-__all__ = ["evaluate", "aggregate", "write_json", "default_codec_fns", "default_qualities"]
+__all__ = ["evaluate", "evaluate_family", "aggregate", "write_json", "default_codec_fns", "default_qualities"]
 
 CompressFn = Callable[..., bytes]
 DecompressFn = Callable[[bytes], np.ndarray]
@@ -193,6 +193,35 @@ def evaluate(
         "qualities": list(qualities),
         "host": {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count()},
         "wall_time_s": time.time() - t_start,
+        "results": aggregate(per_image, qualities),
+        "per_image": per_image,
+    }
+
+
+def evaluate_family(images: Sequence[str | os.PathLike], models: Sequence[Any], *, name: str, **kwargs) -> dict:
+    """One curve from several fixed-rate models (e.g. CompressAI's eight files of one
+    architecture, imported with ``licodec import``): each model is evaluated as
+    :func:`evaluate` does (its one rate), and its points become the curve's "quality" k,
+    1..len(models) in the order of their mean bpp. The document is :func:`evaluate`'s, with
+    ``models`` (k -> model and weights) in place of ``model``/``weights_sha256``."""
+    docs = [evaluate(images, [None], m, name=name, **kwargs) for m in models]
+    docs.sort(key=lambda d: d["results"]["bpp"][0])
+    per_image: dict[str, list[dict]] = {}
+    for k, d in enumerate(docs, 1):
+        for image, recs in d["per_image"].items():
+            per_image.setdefault(image, []).extend({**r, "quality": k} for r in recs)
+    first = docs[0]
+    qualities = list(range(1, len(docs) + 1))
+    return {
+        **{key: first[key] for key in ("dataset", "n_images", "host") if key in first},
+        "name": name,
+        "description": f"licodec, {len(docs)} fixed-rate models as one curve: real coding (whole .lic file), 8-bit RGB output",
+        "model": ",".join(d["model"] for d in docs),
+        "models": [{"quality": k, "model": d["model"], **({"weights_sha256": d["weights_sha256"]} if "weights_sha256" in d else {})}
+                   for k, d in enumerate(docs, 1)],
+        **({"precision": first["precision"]} if "precision" in first else {}),
+        "qualities": qualities,
+        "wall_time_s": sum(d["wall_time_s"] for d in docs),
         "results": aggregate(per_image, qualities),
         "per_image": per_image,
     }

@@ -87,3 +87,32 @@ def test_codec_failure_is_exit_1(image_dir, monkeypatch, capsys):
     monkeypatch.setattr(rd, "default_codec_fns", lambda model=None: (fakecodec.compress, lambda d: np.zeros((4, 4, 3), np.uint8)))
     assert cli.eval_main([str(image_dir), "--quality", "2", "--no-progress"]) == 1
     assert capsys.readouterr().err.startswith("licodec eval: error: decompress returned")
+
+
+def test_eval_of_several_fixed_rate_models_is_one_curve(tmp_path, image_dir, capsys):
+    """--model A,B: each model's one rate becomes a point, in order of bpp (CompressAI's
+    files after licodec import); a variable-rate model or --quality there is refused."""
+    from pathlib import Path
+
+    from licodec.models.compressai import from_compressai, read_checkpoint
+    from licodec.train.export import write_model_file
+
+    fixtures = Path(__file__).parents[1] / "models" / "fixtures" / "compressai"
+    files = []
+    for name in ("mbt2018", "mbt2018-mean"):
+        model = from_compressai(read_checkpoint(fixtures / f"{name}-N4-M6.pth.tar"))
+        files.append(str(write_model_file(model, tmp_path / f"{name}.safetensors", {"architecture": model.config})))
+    out = tmp_path / "results"
+    assert cli.eval_main([str(image_dir), "--model", ",".join(files), "--name", "fam", "--out", str(out), "--no-progress"]) == 0
+    doc = json.loads((out / "fam.json").read_text())
+    res = doc["results"]
+    assert res["quality"] == [1, 2] and res["n_images"] == [2, 2] and res["bpp"][0] <= res["bpp"][1]
+    assert sorted(m["model"] for m in doc["models"]) == sorted(files) and all(len(m["weights_sha256"]) == 64 for m in doc["models"])
+    for recs in doc["per_image"].values():
+        assert [r["quality"] for r in recs] == [1, 2]
+    capsys.readouterr()
+    assert cli.eval_main([str(image_dir), "--model", ",".join(files), "--out", str(out)]) == 2
+    assert "--name" in capsys.readouterr().err
+    assert cli.eval_main([str(image_dir), "--model", ",".join(files), "--name", "x", "--quality", "1"]) == 2
+    assert cli.eval_main([str(image_dir), "--model", files[0] + ",mbt2018-vr192", "--name", "x"]) == 2
+    assert "variable-rate" in capsys.readouterr().err
