@@ -225,3 +225,12 @@ def test_import_bad_input_one_line_error(images, make_args, expect):
     r = run_cli("import", *make_args(images))
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and expect in r.stderr, r.stderr
     assert not list(images.glob("*.safetensors")) and not list(images.glob("*.json"))
+
+
+def test_import_architecture_choices_are_the_importers():
+    from licodec.cli import build_parser
+    from licodec.models.compressai import ARCHITECTURES
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    arch = next(a for a in sub.choices["import"]._actions if a.dest == "arch")
+    assert sorted(arch.choices) == sorted(ARCHITECTURES.values())
