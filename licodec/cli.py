@@ -359,8 +359,15 @@ def _describe_model_file(path: Path) -> str:
         return f"unreadable ({exc.__class__.__name__})"
     parts = [f"{cfg.get('name', '?')} N={cfg.get('N', '?')} M={cfg.get('M', '?')}"]
     lambdas = cfg.get("lambdas")
-    parts.append(f"qualities 1..{len(lambdas)} (λ {min(lambdas):.4g}..{max(lambdas):.4g})" if lambdas else "fixed rate")
-    steps = card.get("training", {}).get("steps")
+    training = card.get("training") or {}
+    if lambdas:
+        parts.append(f"qualities 1..{len(lambdas)} (λ {min(lambdas):.4g}..{max(lambdas):.4g})")
+    else:
+        lam = training.get("lmbda")
+        parts.append("fixed rate" + (f" (λ {lam:.4g}, {training.get('metric', 'mse')})" if isinstance(lam, (int, float)) else ""))
+    if "compressai_checkpoint" in (card.get("source") or {}):
+        parts.append(f"trained with CompressAI ({card['source']['compressai_checkpoint']})")
+    steps = training.get("steps")
     if steps is not None:
         parts.append(f"{steps:,} training steps")
     bpp = card.get("kodak", {}).get("results", {}).get("bpp")

@@ -191,7 +191,7 @@ def test_precision_flag_and_environment(tmp_path, model_file, monkeypatch, capsy
 COMPRESSAI = __import__("pathlib").Path(__file__).parents[1] / "models" / "fixtures" / "compressai"
 
 
-def test_import_compressai_checkpoint_then_code_with_it(tmp_path, images, capsys):
+def test_import_compressai_checkpoint_then_code_with_it(tmp_path, images, capsys, monkeypatch):
     """``licodec import`` of a CompressAI zoo file (its name gives the λ): a model file that
     compresses and decompresses; an existing output is kept without --force."""
     import json
@@ -213,6 +213,10 @@ def test_import_compressai_checkpoint_then_code_with_it(tmp_path, images, capsys
     assert "exists" in capsys.readouterr().err and out.read_bytes() == before
     assert main(["import", str(COMPRESSAI / "mbt2018-mean-N4-M6.pth.tar"), "-o", str(tmp_path / "m.safetensors"), "--quality", "2", "--metric", "ms-ssim"]) == 0
     assert "mbt2018-mean (N=4, M=6), fixed rate, λ 4.58 (ms-ssim)" in capsys.readouterr().out
+    monkeypatch.setenv("LICODEC_MODEL_PATH", str(tmp_path))
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "mbt2018 N=4 M=6, fixed rate (λ 0.0483, mse), trained with CompressAI (mbt2018-6-7052e5ea.pth.tar)" in listing
 
 
 @pytest.mark.parametrize("make_args, expect", [
