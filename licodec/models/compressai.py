@@ -43,6 +43,10 @@ from .registry import create
 
 __all__ = ["ARCHITECTURES", "COMPRESSAI_LAMBDAS", "architecture_of", "from_compressai", "read_checkpoint", "zoo_file_facts"]
 
+#: The most channels (N or M) an imported model may have (CompressAI's largest: 320), so that
+#: a damaged file cannot make licodec build an absurdly large model before its shapes are checked.
+MAX_CHANNELS = 4096
+
 #: CompressAI's zoo name -> licodec's architecture.
 ARCHITECTURES = {
     "bmshj2018-factorized": "bmshj2018-factorized",
@@ -107,7 +111,12 @@ def architecture_of(state: dict[str, Tensor]) -> tuple[str, int, int]:
     if "g_a.0.weight" not in state or "g_a.6.weight" not in state or "g_a.1.beta" not in state:
         raise FormatError("not one of CompressAI's GDN image models (bmshj2018-factorized, bmshj2018-hyperprior, "
                           "mbt2018-mean, mbt2018): no g_a of four convolutions with GDN")
-    n, m = int(state["g_a.0.weight"].shape[0]), int(state["g_a.6.weight"].shape[0])
+    first, last = state["g_a.0.weight"], state["g_a.6.weight"]
+    if first.dim() != 4 or tuple(first.shape[1:]) != (3, 5, 5) or last.dim() != 4:
+        raise FormatError(f"g_a.0.weight has shape {tuple(first.shape)}: not the 5x5 RGB layer of CompressAI's GDN models")
+    n, m = int(first.shape[0]), int(last.shape[0])
+    if not (1 <= n <= MAX_CHANNELS and 1 <= m <= MAX_CHANNELS):
+        raise FormatError(f"N={n}, M={m}: outside 1..{MAX_CHANNELS} channels")
     if "h_a.0.weight" not in state:
         return "bmshj2018-factorized", n, m
     if "context_prediction.weight" in state:

@@ -98,6 +98,12 @@ def test_bad_checkpoints(tmp_path):
     torch.save({"weight": torch.zeros(3)}, other)
     with pytest.raises(FormatError, match="GDN image models"):
         from_compressai(read_checkpoint(other))
+    torch.save({"g_a.0.weight": torch.zeros(8, 3, 5, 5), "g_a.6.weight": torch.zeros(10**5, 1, 1, 1), "g_a.1.beta": torch.zeros(1)}, other)
+    with pytest.raises(FormatError, match="M=100000: outside"):
+        from_compressai(read_checkpoint(other))
+    torch.save({"g_a.0.weight": torch.zeros(8, 3, 3, 3), "g_a.6.weight": torch.zeros(1, 8, 5, 5), "g_a.1.beta": torch.zeros(1)}, other)
+    with pytest.raises(FormatError, match="5x5 RGB layer"):
+        from_compressai(read_checkpoint(other))
     torch.save([1, 2, 3], other)
     with pytest.raises(FormatError, match="not a model state dict"):
         read_checkpoint(other)
