@@ -89,7 +89,7 @@ class GDN(nn.Module):
         beta = self.beta_reparam(self.beta)
         gamma = self.gamma_reparam(self.gamma)
         if x.is_contiguous(memory_format=torch.channels_last) and out.is_contiguous(memory_format=torch.channels_last) and x.numel():
-            xm, om = _pixels(x), _pixels(out)
+            xm, om = (t.permute(0, 2, 3, 1).view(-1, c) for t in (x, out))  # views: the bands are written into out
             beta, gamma = beta.to(x.dtype), gamma.to(x.dtype)  # bf16 under autocast, as conv2d would
             band = min(self.BAND_PIXELS, xm.shape[0])
             sq, norm = xm.new_empty(band, c), xm.new_empty(band, c)
