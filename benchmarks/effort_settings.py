@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", default="20", help="comma list of iteration counts")
     ap.add_argument("--lr", type=float, default=None, help="default: the levels' (latent_search.LEARNING_RATE)")
     ap.add_argument("--schedule", choices=sorted(SCHEDULES), default="constant")
-    ap.add_argument("--tau", default=None, help="START or START,END (default: the levels')")
+    ap.add_argument("--tau", default=None, help="START,END or START (END = START / e²) (default: the levels')")
     ap.add_argument("--model")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ms-ssim-guard", type=float, default=None, metavar="W", help="the search's MS-SSIM guard weight (default: the levels'; 0: off)")
@@ -58,9 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         t, left = (a.shape[0] - ch) // 2, (a.shape[1] - cw) // 2
         crops.append(torch.from_numpy(np.ascontiguousarray(a[t : t + ch, left : left + cw])).permute(2, 0, 1)[None].float() / 255)
     lr = args.lr if args.lr is not None else latent_search.LEARNING_RATE
-    tau = [float(v) for v in args.tau.split(",")] if args.tau else [latent_search.TAU_START]
+    tau = [float(v) for v in args.tau.split(",")] if args.tau else [latent_search.TAU_START, latent_search.TAU_END]
+    if len(tau) == 1:
+        tau.append(tau[0] / math.e**2)
     print(f"model {codec.name}; crops {args.crop} of {args.images}; qualities {args.qualities}; lr {lr} {args.schedule}; "
-          f"temperature {tau[0]} -> {tau[1] if len(tau) > 1 else 'start / e^2'}\n")
+          f"temperature {tau[0]} -> {tau[1]:g}\n")
     print("| iterations | change of R + λ·D per run | mean | seconds |")
     print("|---|---|---|---|")
     for steps in (int(v) for v in args.steps.split(",")):
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                     ys, zs = latent_search.search_latents(model, x, y.clone(), q, steps, lr=lr, tau_start=tau[0], device=args.device,
                                                           ms_ssim_guard=args.ms_ssim_guard,
                                                           weights_key=codec.weights_id,
-                                                          tau_end=tau[1] if len(tau) > 1 else None, lr_schedule=SCHEDULES[args.schedule])
+                                                          tau_end=tau[1], lr_schedule=SCHEDULES[args.schedule])
                     after = obj.hard(ys, zs, torch.round(ys))[0]
                 changes.append(100 * (after - before) / before)
         print(f"| {steps} | {' '.join(f'{c:+.2f}' for c in changes)} | **{np.mean(changes):+.2f}%** | {time.time() - t0:.0f} |", flush=True)
