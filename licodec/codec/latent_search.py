@@ -162,8 +162,9 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     iterate under hard rounding, g_a's own when no iterate beats it.
 
     Deterministic: the Gumbel noise comes from a generator seeded with ``seed``. The
-    temperature falls geometrically from ``tau_start`` to ``tau_end``; ``lr_schedule(t / steps)`` scales the learning rate (default: constant; other
-    settings are for benchmarks/effort_settings.py). ``ms_ssim_guard``: the guard's weight w
+    temperature falls geometrically from ``tau_start`` to ``tau_end``; ``lr_schedule(t /
+    steps)`` scales the learning rate (default: constant; other settings are for
+    benchmarks/effort_settings.py). ``ms_ssim_guard``: the guard's weight w
     (default ``MS_SSIM_GUARD``; 0: off). ``device``: where the search runs (a
     copy of the model, cached by ``weights_key`` and device); the latents come back on the
     CPU, as float32. ``plan``: g_s's polyphase plan (precision.polyphase_plan; CPU only).
