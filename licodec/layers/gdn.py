@@ -98,8 +98,8 @@ class GDN(nn.Module):
                 k = xs.shape[0]
                 torch.mul(xs, xs, out=sq[:k])
                 n = torch.addmm(beta, sq[:k], gamma.t(), out=norm[:k])
-                (n.sqrt_() if self.inverse else n.rsqrt_())
-                torch.mul(n, xs, out=om[a : a + k])
+                root = n.sqrt_() if self.inverse else n.rsqrt_()
+                torch.mul(root, xs, out=om[a : a + k])
             return out
         gamma = gamma.reshape(c, c, 1, 1)
         rows = self._band_rows(x)
