@@ -114,7 +114,8 @@ def run_transform(seq: "torch.nn.Module", x: "torch.Tensor", bf16: bool = False,
     autocast; other transforms run in float32. In inference each (I)GDN after the first layer
     works in place on its input (a temporary made by the layer before it): the same values,
     one full-size tensor less per layer; with gradients (the encoder's latent search) the
-    layers run as they are. ``plan`` (``polyphase_plan(seq)``): the float32 layers it has a
+    layers run as they are. On the bf16 path the (I)GDN before the float32 layer writes its
+    result as float32 directly (the same values as converting it after: one pass less). ``plan`` (``polyphase_plan(seq)``): the float32 layers it has a
     faster form for run in that form (a batch of one, on the CPU); with gradients only where
     the layer is frozen and the form has an adjoint (g_s's: the search differentiates y)."""
     import torch
@@ -141,5 +142,8 @@ def run_transform(seq: "torch.nn.Module", x: "torch.Tensor", bf16: bool = False,
                 x = differentiable(f, x)
                 continue
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=low):
-            x = layer.inplace_(x) if in_place and i and isinstance(layer, GDN) else layer(x)
+            if low and i + 1 == exact and isinstance(layer, GDN):  # feeds the float32 layer: written as float32
+                x = layer(x, out_dtype=torch.float32)
+            else:
+                x = layer.inplace_(x) if in_place and i and isinstance(layer, GDN) else layer(x)
     return x.float()

@@ -51,20 +51,26 @@ class GDN(nn.Module):
         self.beta = nn.Parameter(self.beta_reparam.init(torch.ones(channels)))
         self.gamma = nn.Parameter(self.gamma_reparam.init(gamma_init * torch.eye(channels)))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, out_dtype: torch.dtype | None = None) -> Tensor:
+        """x (B, C, H, W) -> the same shape. ``out_dtype``: the result's type (default: the
+        arithmetic's); the values are those of ``forward(x).to(out_dtype)``, written directly
+        (a bf16 layer feeding a float32 one saves the conversion's pass over the tensor)."""
         c = x.shape[1]
         if torch.is_grad_enabled() and x.dim() == 4 and x.requires_grad and not (self.beta.requires_grad or self.gamma.requires_grad):
             # frozen layer, gradient for x only (the encoder's latent search): in bands
             with torch.no_grad():
                 beta = self.beta_reparam(self.beta)
                 gamma = self.gamma_reparam(self.gamma).reshape(c, c, 1, 1)
-            return _FrozenGDN.apply(x, beta, gamma, self.inverse, self._band_rows(x))
+            return _FrozenGDN.apply(x, beta, gamma, self.inverse, self._band_rows(x), out_dtype)
         beta = self.beta_reparam(self.beta)
         gamma = self.gamma_reparam(self.gamma).reshape(c, c, 1, 1)
         if torch.is_grad_enabled() or x.dim() != 4:
             norm = F.conv2d(x * x, gamma, beta)
-            return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
-        return self._bands(x, torch.empty_like(x))
+            out = x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
+            return out if out_dtype is None else out.to(out_dtype)
+        if out_dtype is None or out_dtype == x.dtype:
+            return self._bands(x, torch.empty_like(x))
+        return self._bands(x, torch.empty(x.shape, dtype=out_dtype, device=x.device, memory_format=_layout(x)))
 
     def _band_rows(self, x: Tensor) -> int:
         return max(1, self.BAND_PIXELS // max(1, x.shape[0] * x.shape[3]))
@@ -131,7 +137,8 @@ class _FrozenGDN(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, beta: Tensor, gamma: Tensor, inverse: bool, rows: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, beta: Tensor, gamma: Tensor, inverse: bool, rows: int,  # type: ignore[override]
+                out_dtype: torch.dtype | None = None) -> Tensor:
         xm = _pixels(x)  # (pixels, C), a view where x is channels-last
         gm = gamma.reshape(gamma.shape[0], -1)
         band = rows * x.shape[3]
@@ -141,26 +148,33 @@ class _FrozenGDN(torch.autograd.Function):
             r = torch.addmm(beta, xs * xs, gm.t())  # n = beta + x² gammaᵀ
             if root is None:
                 root = torch.empty(xm.shape, dtype=r.dtype, device=x.device)
-                out = torch.empty(xm.shape, dtype=torch.promote_types(r.dtype, xs.dtype), device=x.device)
+                out = torch.empty(xm.shape, dtype=out_dtype or torch.promote_types(r.dtype, xs.dtype), device=x.device)
             torch.sqrt(r, out=root[a : a + band]) if inverse else torch.rsqrt(r, out=root[a : a + band])
             torch.mul(root[a : a + band], xs, out=out[a : a + band])
         if root is None:  # no pixels
             root, out = xm.new_empty(xm.shape), xm.new_empty(xm.shape)
         ctx.save_for_backward(xm, root, gm)
+        # the incoming gradient is rounded to the type the result had before out_dtype (as the
+        # backward of a .to(out_dtype) would do), band by band
         ctx.inverse, ctx.shape, ctx.band, ctx.mm = inverse, x.shape, band, root.dtype
+        ctx.grad_dtype = torch.promote_types(root.dtype, xm.dtype)
         return _image(out, x.shape)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         xm, root, gm = ctx.saved_tensors
         gr = _pixels(grad)
-        dx = torch.empty(xm.shape, dtype=torch.promote_types(xm.dtype, gr.dtype), device=xm.device)
+        dx = torch.empty(xm.shape, dtype=torch.promote_types(xm.dtype, ctx.grad_dtype), device=xm.device)
         for a in range(0, xm.shape[0], ctx.band):
-            xs, gs, rs = xm[a : a + ctx.band], gr[a : a + ctx.band], root[a : a + ctx.band]
+            xs, gs, rs = xm[a : a + ctx.band], gr[a : a + ctx.band].to(ctx.grad_dtype), root[a : a + ctx.band]
             t = gs * xs / rs if ctx.inverse else gs * xs * rs**3
             m = t.to(ctx.mm) @ gm.to(ctx.mm)  # gammaᵀ t per pixel, in the forward product's type
             torch.addcmul(gs * rs, xs, m, value=1 if ctx.inverse else -1, out=dx[a : a + ctx.band])
-        return _image(dx, ctx.shape), None, None, None, None
+        return _image(dx, ctx.shape), None, None, None, None, None
+
+
+def _layout(x: Tensor) -> torch.memory_format:
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
 def _pixels(x: Tensor) -> Tensor:

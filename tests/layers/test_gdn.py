@@ -108,3 +108,32 @@ def test_frozen_gdn_under_bf16_autocast_is_close():
     (dx,) = torch.autograd.grad(out.float().square().sum(), x)
     torch.testing.assert_close(out.float(), ref, rtol=0.03, atol=0.03)
     torch.testing.assert_close(dx, ref_dx, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("inverse", [True, False])
+def test_out_dtype_equals_converting_afterwards(inverse):
+    # a bf16 layer that feeds a float32 one (g_s's last IGDN) writes float32 directly: the same
+    # values as .float() after it, and in the frozen path the same gradient for x
+    torch.manual_seed(2)
+    g = GDN(32, inverse=inverse).requires_grad_(False)
+    with torch.no_grad():
+        g.gamma.copy_(g.gamma_reparam.init(torch.rand(32, 32) * 0.2))
+    x = torch.randn(1, 32, 37, 29).contiguous(memory_format=torch.channels_last)
+    g.BAND_PIXELS = 100  # several bands and a short last one
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        xb = x.bfloat16()
+        ref = g.inplace_(xb.clone()).float()
+        out = g(xb, out_dtype=torch.float32)
+    assert out.dtype == torch.float32 and out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, ref)
+    w = torch.randn(x.shape)
+    grads = []
+    for direct in (False, True):
+        xg = x.bfloat16().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            o = g(xg, out_dtype=torch.float32) if direct else g(xg).float()
+        assert o.dtype == torch.float32
+        (dx,) = torch.autograd.grad((o * w).sum(), xg)
+        grads.append((o.detach(), dx))
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+    assert not torch.equal(grads[0][0], g(x))  # bf16 differs from float32: the test can tell them apart
