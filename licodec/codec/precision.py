@@ -7,11 +7,11 @@ What bf16 changes is g_a's y before rounding (the encoder's choice of latents: f
 differ between the paths, each path's are the same with any thread count) and g_s's
 output pixels (docs/speed.md has the measured cost).
 
-On the bf16 path the layers of a sequential transform run under bf16 autocast (oneDNN's
-native bf16 convolutions, float32 accumulation), except the layer that touches pixels:
-g_a's first and g_s's last convolution stay float32: they hold ~5% of the operations and
-most of g_s's rounding error (on training crops, g_s all in bf16 cost up to 0.03 dB, without
-its last layer < 0.01 dB; on Kodak the path costs 0.004-0.016 dB decoding, docs/speed.md).
+On the bf16 path most layers of a sequential transform run under bf16 autocast (oneDNN's
+native bf16 convolutions, float32 accumulation): all of g_a but its first convolution (it
+reads the pixels), and g_s's wide layers at high resolution; g_s's last layer (it writes
+the pixels) and its small early layers, whose rounding errors every later layer enlarges,
+stay float32 (``bf16_layers``; the measurements in docs/speed.md).
 
 On the float32 path the wide 5×5 stride-2 layers run in polyphase form (Winograd F(4×4,
 3×3) convolutions, licodec.layers.polyphase: ``polyphase_plan``), equal to the direct layers
@@ -35,7 +35,7 @@ from ..errors import CodecError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["PRECISIONS", "ENV", "POLYPHASE_ENV", "resolve", "use_precision", "native_bf16", "polyphase_plan", "run_transform"]
+__all__ = ["PRECISIONS", "ENV", "POLYPHASE_ENV", "resolve", "use_precision", "native_bf16", "polyphase_plan", "bf16_layers", "run_transform"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 ENV = "LICODEC_PRECISION"
@@ -107,15 +107,38 @@ def polyphase_plan(seq: "torch.nn.Module") -> list | None:
     return plan if any(p is not None for p in plan) else None
 
 
+def bf16_layers(seq: "torch.nn.Sequential", pixel_layer: int) -> frozenset[int]:
+    """The layers of g_a (``pixel_layer`` 0) or g_s (-1) that run in bf16 on the bf16 path.
+
+    g_a: all but its first convolution (which reads the pixels). g_s: its wide transposed
+    convolutions but the first, and the IGDN before the last layer; the last layer (which
+    writes the pixels), the first transposed convolution and the IGDNs at low resolution stay
+    float32. Chosen on training photos with native bf16 (docs/speed.md): g_s all in bf16 but
+    its last layer cost 0.042 dB at quality 8 (0.015 dB at 4), nearly all from the small
+    early layers whose errors every later layer enlarges; this choice 0.0095 (0.0030) dB, for
+    ~9 ms more of a 768×512 decode. g_a's choice moved BD-rate by < 0.2% either way (noise)."""
+    from ..layers import GDN
+
+    n = len(seq)
+    if pixel_layer % n == 0:
+        return frozenset(range(1, n))
+    convs = [i for i, layer in enumerate(seq) if not isinstance(layer, GDN)]
+    low = set(convs[1:-1])
+    if n >= 2 and isinstance(seq[n - 2], GDN):
+        low.add(n - 2)
+    return frozenset(low)
+
+
 def run_transform(seq: "torch.nn.Module", x: "torch.Tensor", bf16: bool = False, pixel_layer: int = -1,
                   plan: list | None = None) -> "torch.Tensor":
-    """seq(x) (g_a or g_s), float32 out. ``bf16``: every layer of a sequential transform but
-    ``pixel_layer`` (the one that reads or writes pixels: 0 for g_a, -1 for g_s) under bf16
-    autocast; other transforms run in float32. In inference each (I)GDN after the first layer
-    works in place on its input (a temporary made by the layer before it): the same values,
-    one full-size tensor less per layer; with gradients (the encoder's latent search) the
-    layers run as they are. On the bf16 path the (I)GDN before the float32 layer writes its
-    result as float32 directly (the same values as converting it after: one pass less). ``plan`` (``polyphase_plan(seq)``): the float32 layers it has a
+    """seq(x) (g_a or g_s), float32 out. ``bf16``: the layers ``bf16_layers(seq, pixel_layer)``
+    of a sequential transform (``pixel_layer``: the one that reads or writes pixels, 0 for g_a,
+    -1 for g_s) run under bf16 autocast, the others in float32; other transforms run in float32.
+    In inference each (I)GDN after the first layer works in place on its input (a temporary
+    made by the layer before it): the same values, one full-size tensor less per layer; with
+    gradients (the encoder's latent search) the layers run as they are. A bf16 (I)GDN before a
+    float32 layer writes its result as float32 directly (the same values as converting it
+    after: one pass less). ``plan`` (``polyphase_plan(seq)``): the float32 layers it has a
     faster form for run in that form (a batch of one, on the CPU); with gradients only where
     the layer is frozen and the form has an adjoint (g_s's: the search differentiates y)."""
     import torch
@@ -126,13 +149,16 @@ def run_transform(seq: "torch.nn.Module", x: "torch.Tensor", bf16: bool = False,
     if not isinstance(seq, torch.nn.Sequential) or not len(seq):
         return seq(x)
     layers = list(seq)
-    exact = pixel_layer % len(layers)
+    low_layers = bf16_layers(seq, pixel_layer) if bf16 else frozenset()
     in_place = not torch.is_grad_enabled()
     fast = plan if x.shape[0] == 1 and x.device.type == "cpu" and os.environ.get(POLYPHASE_ENV, "1") != "0" else None
     for i, layer in enumerate(layers):
-        low = bf16 and i != exact
+        low = i in low_layers
+        gdn = isinstance(layer, GDN)
         if not low:
             x = x.float()
+        elif gdn:
+            x = x.to(torch.bfloat16)  # autocast leaves a GDN's arithmetic to its input's type
         f = fast[i] if fast is not None and not low else None
         if f is not None and f.suits(x) and (in_place or not any(p.requires_grad for p in layer.parameters())):
             if in_place or not x.requires_grad:
@@ -142,8 +168,8 @@ def run_transform(seq: "torch.nn.Module", x: "torch.Tensor", bf16: bool = False,
                 x = differentiable(f, x)
                 continue
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=low):
-            if low and i + 1 == exact and isinstance(layer, GDN):  # feeds the float32 layer: written as float32
+            if low and gdn and i + 1 < len(layers) and i + 1 not in low_layers:  # feeds a float32 layer
                 x = layer(x, out_dtype=torch.float32)
             else:
-                x = layer.inplace_(x) if in_place and i and isinstance(layer, GDN) else layer(x)
+                x = layer.inplace_(x) if in_place and i and gdn else layer(x)
     return x.float()

@@ -79,6 +79,50 @@ def test_bf16_changes_pixels_only_slightly_and_writes_them_in_float32(coded):
     assert np.abs(out["bf16"] - out["fp32"]).max() <= 2
 
 
+def test_bf16_runs_the_chosen_layers_only(coded, monkeypatch):
+    """On the bf16 path g_a runs all but its first layer in bf16, g_s its wide transposed
+    convolutions but the first and the IGDN before the last layer; the rest in float32
+    (precision.bf16_layers)."""
+    from licodec.layers import GDN
+
+    model, codec, img, files = coded
+    assert precision.bf16_layers(model.g_a, 0) == frozenset(range(1, 7))
+    assert precision.bf16_layers(model.g_s, -1) == frozenset({2, 4, 5})
+    seen = {}
+    inplace = GDN.inplace_
+
+    def record_inplace(self, x):
+        dtype = x.dtype
+        out = inplace(self, x)
+        seen[self.where] = (dtype, out.dtype)
+        return out
+
+    def record(module, args, out):
+        seen[module.where] = (args[0].dtype, out.dtype)
+
+    model = codec.model  # the codec's own (frozen) copy runs
+    for name in ("g_a", "g_s"):
+        for i, layer in enumerate(getattr(model, name)):
+            layer.where = (name, i)
+    monkeypatch.setattr(GDN, "inplace_", record_inplace)
+    handles = [layer.register_forward_hook(record) for name in ("g_a", "g_s") for layer in getattr(model, name)]
+    try:
+        with use_precision("bf16"):
+            licodec.decompress(licodec.compress(img, quality=2.0, model=codec), model=codec)
+    finally:
+        for h in handles:
+            h.remove()
+        for name in ("g_a", "g_s"):
+            for layer in getattr(model, name):
+                del layer.where
+    bf, f32 = torch.bfloat16, torch.float32
+    assert len(seen) == 14
+    ran_low = {k for k, (din, dout) in seen.items() if bf in (din, dout)}  # a convolution casts inside
+    assert ran_low == {("g_a", i) for i in range(1, 7)} | {("g_s", 2), ("g_s", 4), ("g_s", 5)}
+    assert seen[("g_a", 1)] == (bf, bf)  # a GDN after a float32 layer gets bf16 input
+    assert seen[("g_s", 5)] == (bf, f32)  # the IGDN before the float32 last layer writes float32
+
+
 def test_each_path_writes_the_same_file_with_any_thread_count(coded):
     model, _, img, files = coded
     threads = torch.get_num_threads()
