@@ -9,7 +9,7 @@ output pixels (docs/speed.md has the measured cost).
 
 On the bf16 path most layers of a sequential transform run under bf16 autocast (oneDNN's
 native bf16 convolutions, float32 accumulation): all of g_a but its first convolution (it
-reads the pixels), and g_s's wide layers at high resolution; g_s's last layer (it writes
+reads the pixels) and GDN, and g_s's wide layers at high resolution; g_s's last layer (it writes
 the pixels) and its small early layers, whose rounding errors every later layer enlarges,
 stay float32 (``bf16_layers``; the measurements in docs/speed.md).
 
@@ -110,18 +110,20 @@ def polyphase_plan(seq: "torch.nn.Module") -> list | None:
 def bf16_layers(seq: "torch.nn.Sequential", pixel_layer: int) -> frozenset[int]:
     """The layers of g_a (``pixel_layer`` 0) or g_s (-1) that run in bf16 on the bf16 path.
 
-    g_a: all but its first convolution (which reads the pixels). g_s: its wide transposed
-    convolutions but the first, and the IGDN before the last layer; the last layer (which
-    writes the pixels), the first transposed convolution and the IGDNs at low resolution stay
-    float32. Chosen on training photos with native bf16 (docs/speed.md): g_s all in bf16 but
-    its last layer cost 0.042 dB at quality 8 (0.015 dB at 4), nearly all from the small
-    early layers whose errors every later layer enlarges; this choice 0.0095 (0.0030) dB, for
-    ~9 ms more of a 768×512 decode. g_a's choice moved BD-rate by < 0.2% either way (noise)."""
+    g_a: all but its first convolution (which reads the pixels) and the GDN after it. g_s: its
+    wide transposed convolutions but the first, and the IGDN before the last layer; the last
+    layer (which writes the pixels), the first transposed convolution and the IGDNs at low
+    resolution stay float32. Chosen on training photos on a CPU with native bf16
+    (docs/speed.md): g_s all in bf16 but its last layer cost 0.042 dB at quality 8 (0.015 dB
+    at quality 4), most of it from the small early layers, whose errors every later layer
+    enlarges; this choice 0.0095 (0.0030) dB, for ~9 ms more of a 768×512 decode. g_a's
+    choices moved BD-rate by < 0.2% (noise); its first GDN in bf16 cost up to 0.01 dB on Kodak.
+    """
     from ..layers import GDN
 
     n = len(seq)
     if pixel_layer % n == 0:
-        return frozenset(range(1, n))
+        return frozenset(range(2, n) if n > 2 and isinstance(seq[1], GDN) else range(1, n))
     convs = [i for i, layer in enumerate(seq) if not isinstance(layer, GDN)]
     low = set(convs[1:-1])
     if n >= 2 and isinstance(seq[n - 2], GDN):
