@@ -13,7 +13,7 @@ the levels above 5 double them."""
 MAX_EFFORT = len(EFFORT_ITERATIONS) - 1
 EFFORT_HELP = ("each search iteration costs about 1.6-2 times an effort-0 encode (iterations per level: " + ", ".join(map(str, EFFORT_ITERATIONS))
                + "; on a 768x512 image with 2 cores: effort 6 ~2.5 percent smaller files at equal PSNR in 63 s (AVX2) or 30 s"
-               " (AVX512-BF16), effort 7 ~4.5 percent in 61 s (AVX512-BF16))")
+               " (AVX512-BF16), effort 7 ~4.4 percent in 60 s (AVX512-BF16))")
 
 
 EFFORT_MAX_PIXELS = 1 << 22

@@ -152,7 +152,7 @@ class _FrozenGDN(torch.autograd.Function):
             torch.sqrt(r, out=root[a : a + band]) if inverse else torch.rsqrt(r, out=root[a : a + band])
             torch.mul(root[a : a + band], xs, out=out[a : a + band])
         if root is None:  # no pixels
-            root, out = xm.new_empty(xm.shape), xm.new_empty(xm.shape)
+            root, out = xm.new_empty(xm.shape), xm.new_empty(xm.shape, dtype=out_dtype or xm.dtype)
         ctx.save_for_backward(xm, root, gm)
         # the incoming gradient is rounded to the type the result had before out_dtype (as the
         # backward of a .to(out_dtype) would do), band by band
