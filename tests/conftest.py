@@ -1,6 +1,14 @@
+import os
+
 import numpy as np
 import pytest
 import torch
+
+# The transforms' precision is "auto" by default: bf16 on a CPU with native bf16, float32
+# elsewhere. Tests that compare pixels or bytes with float32 references (the fixture files,
+# the serial decoder) would then depend on the machine; they run on the float32 path unless
+# the caller asks otherwise. Tests of the bf16 path choose it themselves (use_precision).
+os.environ.setdefault("LICODEC_PRECISION", "fp32")
 
 
 @pytest.fixture(autouse=True)
