@@ -68,9 +68,7 @@ class GDN(nn.Module):
             norm = F.conv2d(x * x, gamma, beta)
             out = x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
             return out if out_dtype is None else out.to(out_dtype)
-        if out_dtype is None or out_dtype == x.dtype:
-            return self._bands(x, torch.empty_like(x))
-        return self._bands(x, torch.empty(x.shape, dtype=out_dtype, device=x.device, memory_format=_layout(x)))
+        return self._bands(x, torch.empty_like(x, dtype=out_dtype or x.dtype))  # keeps x's memory format
 
     def _band_rows(self, x: Tensor) -> int:
         return max(1, self.BAND_PIXELS // max(1, x.shape[0] * x.shape[3]))
@@ -164,17 +162,13 @@ class _FrozenGDN(torch.autograd.Function):
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         xm, root, gm = ctx.saved_tensors
         gr = _pixels(grad)
-        dx = torch.empty(xm.shape, dtype=torch.promote_types(xm.dtype, ctx.grad_dtype), device=xm.device)
+        dx = torch.empty(xm.shape, dtype=ctx.grad_dtype, device=xm.device)
         for a in range(0, xm.shape[0], ctx.band):
             xs, gs, rs = xm[a : a + ctx.band], gr[a : a + ctx.band].to(ctx.grad_dtype), root[a : a + ctx.band]
             t = gs * xs / rs if ctx.inverse else gs * xs * rs**3
             m = t.to(ctx.mm) @ gm.to(ctx.mm)  # gammaᵀ t per pixel, in the forward product's type
             torch.addcmul(gs * rs, xs, m, value=1 if ctx.inverse else -1, out=dx[a : a + ctx.band])
         return _image(dx, ctx.shape), None, None, None, None, None
-
-
-def _layout(x: Tensor) -> torch.memory_format:
-    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
 def _pixels(x: Tensor) -> Tensor:
