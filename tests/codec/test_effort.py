@@ -214,3 +214,72 @@ def test_ms_ssim_guard_adds_the_hinge_to_the_loss():
     obj.guard = (3.0, s_bad - 0.01, plain)  # a floor below the decode's MS-SSIM: no term
     assert obj.hard(y_bad, z0, torch.round(y_bad))[0] == pytest.approx(bad, rel=1e-6)
     assert float(ms_ssim(x, x)[0]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("rounding", ["linear", "atanh"])
+def test_sga_blends_floor_and_ceiling_and_anneals_to_rounding(rounding):
+    """SGA's sample lies between floor and ceiling; its mean follows the distance to them (a
+    value at a quarter past an integer leans to the floor); cold, it is the rounding."""
+    from licodec.codec.latent_search import _sga
+
+    v = torch.tensor([-1.75, -0.2, 0.25, 0.6, 2.9]).repeat(4000, 1)
+    gen = torch.Generator().manual_seed(0)
+    warm = _sga(v, 0.8, gen, rounding)
+    assert bool(((warm >= torch.floor(v)) & (warm <= torch.ceil(v))).all())
+    mean = warm.mean(0) - torch.floor(v[0])
+    assert bool((mean[[0, 2]] < 0.5).all()) and bool((mean[[1, 3, 4]] > 0.5).all())
+    assert 0.1 < float(mean[2]) < 0.45  # a blend, not the rounding
+    assert torch.allclose(_sga(v, 0.02, gen, rounding), torch.round(v), atol=1e-3)
+    with pytest.raises(ValueError):
+        _sga(v, 0.5, gen, "cubic")
+
+
+def test_search_passes_its_rounding_and_betas(image, monkeypatch):
+    """The rounding probabilities and Adam's betas reach the search (the levels' by default)."""
+    from licodec.codec import latent_search
+
+    codec = resolve_model(None)
+    x, q, size = _pad(image), codec._q(3.0), image.shape[:2]
+    with torch.no_grad():
+        y0 = codec.model.g_a(x) * codec.model.gain.gains(q)[0]
+    roundings, betas = [], []
+    real = latent_search._sga
+    monkeypatch.setattr(latent_search, "_sga", lambda v, tau, gen, rounding: roundings.append(rounding) or real(v, tau, gen, rounding))
+
+    class Spy(torch.optim.Adam):
+        def __init__(self, params, **kw):
+            betas.append(kw["betas"])
+            super().__init__(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "Adam", Spy)
+    search_latents(codec.model, x, y0.clone(), q, 2, size=size, rounding="atanh", betas=(0.5, 0.99))
+    assert set(roundings) == {"atanh"} and betas == [(0.5, 0.99)]
+    roundings.clear(), betas.clear()
+    search_latents(codec.model, x, y0.clone(), q, 2, size=size)
+    assert set(roundings) == {latent_search.ROUNDING} and betas == [latent_search.BETAS]
+    with pytest.raises(ValueError):
+        search_latents(codec.model, x, y0.clone(), q, 1, size=size, rounding="cubic")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_entropy_networks_run_in_bf16_only_in_the_soft_iterations(image, precision):
+    """On the bf16 path the soft iterations run h_s and g_ep in bf16; the hard evaluations, which
+    choose what is coded, run them in float32 (on the float32 path everything is float32)."""
+    from licodec.codec.precision import use_precision
+
+    codec = resolve_model(None)
+    x, q, size = _pad(image), codec._q(3.0), image.shape[:2]
+    with torch.no_grad():
+        y0 = codec.model.g_a(x) * codec.model.gain.gains(q)[0]
+    prior = codec.model.prior
+    dtypes: dict[str, list] = {"h_s": [], "g_ep": []}
+    hooks = [prior.hyper.h_s.register_forward_hook(lambda m, i, o: dtypes["h_s"].append(o.dtype)),
+             prior.entropy_parameters.register_forward_hook(lambda m, i, o: dtypes["g_ep"].append(o.dtype))]
+    try:
+        with use_precision(precision):
+            search_latents(codec.model, x, y0.clone(), q, 3, size=size)
+    finally:
+        for h in hooks:
+            h.remove()
+    for seen in dtypes.values():  # one call per soft iteration, float32 in the hard ones
+        assert torch.float32 in seen and seen.count(torch.bfloat16) == (3 if precision == "bf16" else 0), seen
