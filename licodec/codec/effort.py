@@ -8,12 +8,12 @@ __all__ = ["EFFORT_ITERATIONS", "MAX_EFFORT", "EFFORT_HELP", "EFFORT_MAX_PIXELS"
 
 EFFORT_ITERATIONS = (0, 3, 6, 10, 15, 20, 40, 80, 160)
 """Adam iterations of the latent search at each effort level 0 .. 8 (0: g_a's latents as they are).
-The gain grows by about 1.2% of R + λ·D per doubling of the iterations (docs/effort.md), so
+The gain grows by about 1% of R + λ·D per doubling of the iterations (docs/effort.md), so
 the levels above 5 double them."""
 MAX_EFFORT = len(EFFORT_ITERATIONS) - 1
 EFFORT_HELP = ("each search iteration costs about 1.6-2 times an effort-0 encode (iterations per level: " + ", ".join(map(str, EFFORT_ITERATIONS))
-               + "; on a 768x512 image with 2 cores: effort 6 ~2.5 percent smaller files at equal PSNR in 63 s (AVX2) or 30 s"
-               " (AVX512-BF16), effort 7 ~4.4 percent in 60 s (AVX512-BF16))")
+               + "; on a 768x512 image with 2 AVX512-BF16 cores: effort 6 ~4 percent smaller files at equal PSNR in 32 s,"
+               " effort 7 ~5.2 percent in 62 s; AVX2 cores take about twice as long)")
 
 
 EFFORT_MAX_PIXELS = 1 << 22
