@@ -1,10 +1,12 @@
 """The encoder's latent search (--effort) under other settings: iterations, learning rate and
-its schedule, temperatures, SGA's rounding probabilities, Adam's betas. On crops of training photos (never Kodak), it prints the change
-of R + λ·D (the search's own estimate under hard rounding, bits from the entropy model)
-against g_a's latents, per crop and quality, and the mean.
+its schedule, temperatures, SGA's rounding probabilities, Adam's betas. On crops of training
+photos (never Kodak), it prints the change of R + λ·D (the search's own estimate under hard
+rounding, bits from the entropy model) against g_a's latents, per crop and quality, and the
+mean.
 
     python benchmarks/effort_settings.py ../shared/datasets/train --steps 20,40 --lr 0.01
     python benchmarks/effort_settings.py ../shared/datasets/train --steps 20 --lr 0.03 --schedule linear
+    python benchmarks/effort_settings.py ../shared/datasets/train --steps 40 --rounding atanh --tau 0.8,0.05 --cool 0,0.05
 
 Defaults: centre 256×384 crops of urban100_0010, camera_0005, bsds500_0007, qualities 2
 and 5, the default model, one thread. docs/effort.md has the latest table.

@@ -58,7 +58,8 @@ MS_SSIM_GUARD = 4.0
 the decode's MS-SSIM and s0, L0 g_a's latents' MS-SSIM and loss under hard rounding, so that
 the search does not buy PSNR with MS-SSIM (0: off; images with a side <= 160 px have none).
 On training crops at 20 iterations (docs/effort.md): w = 0, 1, 4 gave BD-rate −4.22%, −4.01%,
-−3.82% in PSNR and −0.09%, −0.76%, −1.25% in MS-SSIM."""
+−3.82% in PSNR and −0.09%, −0.76%, −1.25% in MS-SSIM (session 13's model and settings); with
+session 18's, 40 iterations, w = 0, 1, 2, 4: R + λ·D −4.36%, −4.00%, −3.91%, −3.79%."""
 
 
 ROUNDINGS = ("linear", "atanh")
@@ -76,7 +77,7 @@ BETAS = (0.8, 0.999)
 percent of R + λ·D on training crops)."""
 
 
-def _sga(v: Tensor, tau: float, gen: torch.Generator, rounding: str = "linear") -> Tensor:
+def _sga(v: Tensor, tau: float, gen: torch.Generator, rounding: str = ROUNDING) -> Tensor:
     """Stochastic Gumbel annealing of v towards round(v): each value becomes a Gumbel-softmax
     blend of its floor and its ceiling, with logits from its distance r to the floor, divided by
     tau. ``atanh``: (−atanh r, −atanh(1 − r)) (Yang et al. 2020, ``sga.py``); ``linear``:
@@ -103,7 +104,7 @@ class _Objective:
     """R + λ·D of latents (y, z) under a model's decoder and entropy model, soft or hard."""
 
     def __init__(self, model: CompressionModel, x: Tensor, q: Tensor | None, lam: float, size: tuple[int, int],
-                 plan: list | None = None, rounding: str = "linear") -> None:
+                 plan: list | None = None, rounding: str = ROUNDING) -> None:
         self.model, self.x, self.lam, self.plan, self.rounding = model, x, lam, plan, rounding
         self.h, self.w = size
         self.pixels = x.shape[-1] * x.shape[-2]
@@ -212,7 +213,8 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     iterate under hard rounding, g_a's own when no iterate beats it.
 
     Deterministic: the Gumbel noise comes from a generator seeded with ``seed``. The
-    temperature falls geometrically from ``tau_start`` to ``tau_end``; ``rounding``: SGA's
+    temperature falls geometrically from ``tau_start`` to ``tau_end`` over the first 1 −
+    ``cool`` of the iterations, then to ``tau_cold`` (:func:`temperature`); ``rounding``: SGA's
     probabilities (``ROUNDINGS``, :func:`_sga`); ``betas``: Adam's; ``lr_schedule(t /
     steps)`` scales the learning rate (default: constant; other settings are for
     benchmarks/effort_settings.py). ``ms_ssim_guard``: the guard's weight w
