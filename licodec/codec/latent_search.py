@@ -111,6 +111,10 @@ class _Objective:
         self.guard: tuple[float, float, float] | None = None  # (w, s0, L0): set by search_latents
         # g_s as the decoder runs it (precision.py); on a GPU in bf16 (its tensor cores)
         self.bf16 = x.device.type == "cuda" or resolve_precision() == "bf16"
+        # the soft iterations run g_s all in bf16 but its last layer (the decoder keeps its small
+        # early layers in float32 too, for the pixels' sake): 0.94× g_s's forward and backward
+        n = len(model.g_s) if isinstance(model.g_s, torch.nn.Sequential) else 0
+        self.soft_layers = frozenset(range(n - 1)) if n else None
         prior = model.prior
         self.hyper = getattr(prior, "hyper", None)
         self.inv_gain = model.gain.gains(q)[1] if q is not None else None
@@ -147,7 +151,8 @@ class _Objective:
             lik = cond.likelihood(y_t, params)
         bits = bits - torch.log2(lik).sum()
         y_dec = y_t if self.inv_gain is None else y_t * self.inv_gain
-        x_hat = run_transform(self.model.g_s, y_dec.contiguous(memory_format=torch.channels_last), self.bf16, -1, self.plan)[..., : self.h, : self.w]
+        x_hat = run_transform(self.model.g_s, y_dec.contiguous(memory_format=torch.channels_last), self.bf16, -1, self.plan,
+                              self.soft_layers if tau is not None else None)[..., : self.h, : self.w]
         x = self.x[..., : self.h, : self.w]
         loss = bits / self.pixels + self.lam * 255**2 * ((x_hat - x) ** 2).mean()
         s = ms_ssim(x_hat.clamp(0, 1), x)[0] if ms or self.guard is not None else None

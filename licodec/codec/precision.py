@@ -132,7 +132,7 @@ def bf16_layers(seq: "torch.nn.Sequential", pixel_layer: int) -> frozenset[int]:
 
 
 def run_transform(seq: "torch.nn.Module", x: "torch.Tensor", bf16: bool = False, pixel_layer: int = -1,
-                  plan: list | None = None) -> "torch.Tensor":
+                  plan: list | None = None, in_bf16: frozenset[int] | None = None) -> "torch.Tensor":
     """seq(x) (g_a or g_s), float32 out. ``bf16``: the layers ``bf16_layers(seq, pixel_layer)``
     of a sequential transform (``pixel_layer``: the one that reads or writes pixels, 0 for g_a,
     -1 for g_s) run under bf16 autocast, the others in float32; other transforms run in float32.
@@ -142,7 +142,9 @@ def run_transform(seq: "torch.nn.Module", x: "torch.Tensor", bf16: bool = False,
     float32 layer writes its result as float32 directly (the same values as converting it
     after: one pass less). ``plan`` (``polyphase_plan(seq)``): the float32 layers it has a
     faster form for run in that form (a batch of one, on the CPU); with gradients only where
-    the layer is frozen and the form has an adjoint (g_s's: the search differentiates y)."""
+    the layer is frozen and the form has an adjoint (g_s's: the search differentiates y).
+    ``in_bf16``: the layers to run in bf16 on the bf16 path instead of ``bf16_layers``' choice
+    (the search's soft iterations run all of g_s's but the last)."""
     import torch
 
     from ..layers import GDN
@@ -151,7 +153,7 @@ def run_transform(seq: "torch.nn.Module", x: "torch.Tensor", bf16: bool = False,
     if not isinstance(seq, torch.nn.Sequential) or not len(seq):
         return seq(x)
     layers = list(seq)
-    low_layers = bf16_layers(seq, pixel_layer) if bf16 else frozenset()
+    low_layers = (bf16_layers(seq, pixel_layer) if in_bf16 is None else in_bf16) if bf16 else frozenset()
     in_place = not torch.is_grad_enabled()
     fast = plan if x.shape[0] == 1 and x.device.type == "cpu" and os.environ.get(POLYPHASE_ENV, "1") != "0" else None
     for i, layer in enumerate(layers):

@@ -263,8 +263,10 @@ def test_search_passes_its_rounding_and_betas(image, monkeypatch):
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_entropy_networks_run_in_bf16_only_in_the_soft_iterations(image, precision):
-    """On the bf16 path the soft iterations run h_s and g_ep in bf16; the hard evaluations, which
-    choose what is coded, run them in float32 (on the float32 path everything is float32)."""
+    """On the bf16 path the soft iterations run h_s, g_ep and all of g_s but its last layer in
+    bf16; the hard evaluations, which choose what is coded, run the entropy networks in float32
+    and g_s as the decoder does (its first layer in float32); the last layer is always float32
+    (on the float32 path everything is)."""
     from licodec.codec.precision import use_precision
 
     codec = resolve_model(None)
@@ -272,14 +274,18 @@ def test_entropy_networks_run_in_bf16_only_in_the_soft_iterations(image, precisi
     with torch.no_grad():
         y0 = codec.model.g_a(x) * codec.model.gain.gains(q)[0]
     prior = codec.model.prior
-    dtypes: dict[str, list] = {"h_s": [], "g_ep": []}
+    g_s = codec.model.g_s
+    dtypes: dict[str, list] = {"h_s": [], "g_ep": [], "g_s first": [], "g_s last": []}
     hooks = [prior.hyper.h_s.register_forward_hook(lambda m, i, o: dtypes["h_s"].append(o.dtype)),
-             prior.entropy_parameters.register_forward_hook(lambda m, i, o: dtypes["g_ep"].append(o.dtype))]
+             prior.entropy_parameters.register_forward_hook(lambda m, i, o: dtypes["g_ep"].append(o.dtype)),
+             g_s[0].register_forward_hook(lambda m, i, o: dtypes["g_s first"].append(o.dtype)),
+             g_s[len(g_s) - 1].register_forward_hook(lambda m, i, o: dtypes["g_s last"].append(o.dtype))]
     try:
         with use_precision(precision):
             search_latents(codec.model, x, y0.clone(), q, 3, size=size)
     finally:
         for h in hooks:
             h.remove()
+    assert dtypes.pop("g_s last") == [torch.float32] * 5  # 3 soft iterations, 2 hard evaluations
     for seen in dtypes.values():  # one call per soft iteration, float32 in the hard ones
         assert torch.float32 in seen and seen.count(torch.bfloat16) == (3 if precision == "bf16" else 0), seen
