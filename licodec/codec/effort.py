@@ -12,8 +12,8 @@ The gain grows by about 1% of R + λ·D per doubling of the iterations (docs/eff
 the levels above 5 double them."""
 MAX_EFFORT = len(EFFORT_ITERATIONS) - 1
 EFFORT_HELP = ("each search iteration costs about 1.6-2 times an effort-0 encode (iterations per level: " + ", ".join(map(str, EFFORT_ITERATIONS))
-               + "; on a 768x512 image with 2 AVX512-BF16 cores: effort 6 ~4 percent smaller files at equal PSNR in 32 s,"
-               " effort 7 ~5.2 percent in 62 s; AVX2 cores take about twice as long)")
+               + "; on a 768x512 image with 2 AVX512-BF16 cores: effort 6 ~5 percent smaller files at equal PSNR in ~30 s,"
+               " effort 7 ~5.5 percent in 55 s; AVX2 cores take about twice as long)")
 
 
 EFFORT_MAX_PIXELS = 1 << 22
