@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cool", default=None, help="F,COLD: the last fraction F of the iterations cools from the temperature's END to COLD (default: the levels')")
     ap.add_argument("--rounding", default=None, help="SGA's probabilities: linear or atanh (default: the levels', latent_search.ROUNDING)")
     ap.add_argument("--betas", default=None, help="Adam's B1,B2 (default: the levels', latent_search.BETAS)")
+    ap.add_argument("--context-grad", choices=("on", "off"), default=None, help="the rate's gradient through the context model (default: the levels')")
     ap.add_argument("--model")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ms-ssim-guard", type=float, default=None, metavar="W", help="the search's MS-SSIM guard weight (default: the levels'; 0: off)")
@@ -69,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     cool, cold = (float(v) for v in args.cool.split(",")) if args.cool else (latent_search.COOL, latent_search.TAU_COLD)
     rounding = args.rounding or latent_search.ROUNDING
     betas = tuple(float(v) for v in args.betas.split(",")) if args.betas else latent_search.BETAS
+    ctx_grad = latent_search.CONTEXT_GRADIENT if args.context_grad is None else args.context_grad == "on"
     print(f"model {codec.name}; crops {args.crop} of {args.images}; qualities {args.qualities}; lr {lr} {args.schedule}; "
-          f"temperature {tau[0]} -> {tau[1]:g}" + (f", the last {cool:g} -> {cold:g}" if cool else "") + f"; rounding {rounding}; Adam betas {betas[0]:g}, {betas[1]:g}\n")
+          f"temperature {tau[0]} -> {tau[1]:g}" + (f", the last {cool:g} -> {cold:g}" if cool else "") + f"; rounding {rounding}; Adam betas {betas[0]:g}, {betas[1]:g}; "
+          f"gradient through the context {'on' if ctx_grad else 'off'}\n")
     print("| iterations | change of R + λ·D per run | mean | seconds |")
     print("|---|---|---|---|")
     for steps in (int(v) for v in args.steps.split(",")):
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                     before = obj.hard(y, z, torch.round(y))[0]
                     ys, zs = latent_search.search_latents(model, x, y.clone(), q, steps, lr=lr, tau_start=tau[0], device=args.device,
                                                           ms_ssim_guard=args.ms_ssim_guard, rounding=rounding, betas=betas, cool=cool, tau_cold=cold,
+                                                          context_grad=ctx_grad,
                                                           weights_key=codec.weights_id,
                                                           tau_end=tau[1], lr_schedule=SCHEDULES[args.schedule])
                     after = obj.hard(ys, zs, torch.round(ys))[0]

@@ -289,3 +289,27 @@ def test_entropy_networks_run_in_bf16_only_in_the_soft_iterations(image, precisi
     assert dtypes.pop("g_s last") == [torch.float32] * 5  # 3 soft iterations, 2 hard evaluations
     for seen in dtypes.values():  # one call per soft iteration, float32 in the hard ones
         assert torch.float32 in seen and seen.count(torch.bfloat16) == (3 if precision == "bf16" else 0), seen
+
+
+def test_rate_gradient_reaches_y_through_the_context(image):
+    """With the context gradient on, the soft loss is the same number but each value's gradient
+    also carries its neighbours' rates through the masked context model: the gradients differ,
+    except at the last position, which is in no other position's context."""
+    codec = resolve_model(None)
+    x, q, size = _pad(image), codec._q(3.0), image.shape[:2]
+    with torch.no_grad():
+        y0 = codec.model.g_a(x) * codec.model.gain.gains(q)[0]
+        z0 = codec.model.prior.hyper.analysis(y0)
+    losses, grads = [], []
+    for on in (False, True):
+        obj = _Objective(codec.model, x, q, float(codec.model.lmbda(q)[0]), size, context_grad=on)
+        y = y0.clone().requires_grad_(True)
+        with torch.enable_grad():
+            loss = obj(y, z0, torch.round(y0), 0.5, torch.Generator().manual_seed(0))[0]
+            loss.backward()
+        losses.append(float(loss.detach()))
+        grads.append(y.grad)
+    assert losses[0] == losses[1]
+    diff = (grads[1] - grads[0]).abs()
+    assert float(diff.amax()) > 1e-3 * float(grads[0].abs().amax())
+    assert float(diff[..., -1, -1].amax()) == 0.0
