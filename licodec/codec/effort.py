@@ -13,8 +13,8 @@ The gain grows by about half a percent of R + λ·D per doubling of the iteratio
 cores with native bf16 (80 iterations, 55.6 s; 160 until session 19, ~2 minutes)."""
 MAX_EFFORT = len(EFFORT_ITERATIONS) - 1
 EFFORT_HELP = ("each search iteration costs about 1.6-2 times an effort-0 encode (iterations per level: " + ", ".join(map(str, EFFORT_ITERATIONS))
-               + "; on a 768x512 image with 2 AVX512-BF16 cores: effort 6 ~5 percent smaller files at equal PSNR in ~30 s,"
-               " effort 7 ~5.5 percent in 55 s; AVX2 cores take about twice as long)")
+               + "; on a 768x512 image with 2 AVX512-BF16 cores: effort 6 ~6 percent smaller files at equal PSNR in ~30 s,"
+               " effort 8 ~7 percent in ~55 s; AVX2 cores take about twice as long)")
 
 
 EFFORT_MAX_PIXELS = 1 << 22
