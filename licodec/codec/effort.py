@@ -10,7 +10,7 @@ EFFORT_ITERATIONS = (0, 3, 6, 10, 15, 20, 40, 60, 80)
 """Adam iterations of the latent search at each effort level 0 .. 8 (0: g_a's latents as they are).
 The gain grows by about half a percent of R + λ·D per doubling of the iterations beyond 40
 (docs/effort.md); the top level is what fits in about a minute for a 768×512 image on two
-cores with native bf16 (80 iterations, 55.6 s; 160 until session 19, ~2 minutes)."""
+cores with native bf16 (80 iterations, 55.4 s; 160 until session 19, ~2 minutes)."""
 MAX_EFFORT = len(EFFORT_ITERATIONS) - 1
 EFFORT_HELP = ("each search iteration costs about 1.6-2 times an effort-0 encode (iterations per level: " + ", ".join(map(str, EFFORT_ITERATIONS))
                + "; on a 768x512 image with 2 AVX512-BF16 cores: effort 6 ~6 percent smaller files at equal PSNR in ~30 s,"

@@ -232,7 +232,8 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     Deterministic: the Gumbel noise comes from a generator seeded with ``seed``. The
     temperature falls geometrically from ``tau_start`` to ``tau_end`` over the first 1 −
     ``cool`` of the iterations, then to ``tau_cold`` (:func:`temperature`); ``rounding``: SGA's
-    probabilities (``ROUNDINGS``, :func:`_sga`); ``betas``: Adam's; ``lr_schedule(t /
+    probabilities (``ROUNDINGS``, :func:`_sga`); ``betas``: Adam's; ``context_grad``: the rate's
+    gradient through the context model too (``CONTEXT_GRADIENT``); ``lr_schedule(t /
     steps)`` scales the learning rate (default: constant; other settings are for
     benchmarks/effort_settings.py). ``ms_ssim_guard``: the guard's weight w
     (default ``MS_SSIM_GUARD``; 0: off). ``device``: where the search runs (a

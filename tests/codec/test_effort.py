@@ -235,7 +235,8 @@ def test_sga_blends_floor_and_ceiling_and_anneals_to_rounding(rounding):
 
 
 def test_search_passes_its_rounding_and_betas(image, monkeypatch):
-    """The rounding probabilities and Adam's betas reach the search (the levels' by default)."""
+    """The rounding probabilities, Adam's betas and the context gradient reach the search (the
+    levels' by default)."""
     from licodec.codec import latent_search
 
     codec = resolve_model(None)
@@ -252,11 +253,14 @@ def test_search_passes_its_rounding_and_betas(image, monkeypatch):
             super().__init__(params, **kw)
 
     monkeypatch.setattr(torch.optim, "Adam", Spy)
-    search_latents(codec.model, x, y0.clone(), q, 2, size=size, rounding="atanh", betas=(0.5, 0.99))
-    assert set(roundings) == {"atanh"} and betas == [(0.5, 0.99)]
-    roundings.clear(), betas.clear()
+    context = []
+    real_init = _Objective.__init__
+    monkeypatch.setattr(_Objective, "__init__", lambda self, *a, **kw: real_init(self, *a, **kw) or context.append(self.context_grad))
+    search_latents(codec.model, x, y0.clone(), q, 2, size=size, rounding="atanh", betas=(0.5, 0.99), context_grad=False)
+    assert set(roundings) == {"atanh"} and betas == [(0.5, 0.99)] and context == [False]
+    roundings.clear(), betas.clear(), context.clear()
     search_latents(codec.model, x, y0.clone(), q, 2, size=size)
-    assert set(roundings) == {latent_search.ROUNDING} and betas == [latent_search.BETAS]
+    assert set(roundings) == {latent_search.ROUNDING} and betas == [latent_search.BETAS] and context == [latent_search.CONTEXT_GRADIENT]
     with pytest.raises(ValueError):
         search_latents(codec.model, x, y0.clone(), q, 1, size=size, rounding="cubic")
 
