@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..native import empty_huge
 from ..ops import lower_bound
 
 __all__ = ["NonNegativeParametrizer", "GDN", "IGDN"]
@@ -68,6 +69,8 @@ class GDN(nn.Module):
             norm = F.conv2d(x * x, gamma, beta)
             out = x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
             return out if out_dtype is None else out.to(out_dtype)
+        if x.is_contiguous(memory_format=torch.channels_last):  # a fresh output: huge pages (native.empty_huge)
+            return self._bands(x, empty_huge(*x.shape, channels_last=True, dtype=out_dtype or x.dtype))
         return self._bands(x, torch.empty_like(x, dtype=out_dtype or x.dtype))  # keeps x's memory format
 
     def _band_rows(self, x: Tensor) -> int:

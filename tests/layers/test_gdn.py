@@ -137,3 +137,23 @@ def test_out_dtype_equals_converting_afterwards(inverse):
         grads.append((o.detach(), dx))
     assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
     assert not torch.equal(grads[0][0], g(x))  # bf16 differs from float32: the test can tell them apart
+
+
+def test_large_output_in_huge_pages_equals_in_place():
+    # above 4 MB a fresh output comes from native.empty_huge (huge pages where Linux has them):
+    # the same values, type and layout as the in-place result
+    from licodec.native import empty_huge
+
+    buf = empty_huge(1, 8, 512, 512, channels_last=True, dtype=torch.bfloat16)
+    assert buf.dtype == torch.bfloat16 and buf.shape == (1, 8, 512, 512) and buf.is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(3)
+    g = IGDN(32).requires_grad_(False)
+    x = torch.randn(1, 32, 190, 190).contiguous(memory_format=torch.channels_last)  # 4.6 MB of float32
+    with torch.inference_mode():
+        ref = g.inplace_(x.clone())
+        out = g(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            ref16 = g.inplace_(x.bfloat16()).float()
+            out16 = g(x.bfloat16(), out_dtype=torch.float32)
+    assert out.is_contiguous(memory_format=torch.channels_last) and torch.equal(out, ref)
+    assert out16.dtype == torch.float32 and torch.equal(out16, ref16)
