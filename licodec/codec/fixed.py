@@ -194,11 +194,16 @@ def band_threads(n: int) -> Iterator[None]:
         _BANDS.n = before
 
 
+def band_thread_count() -> int:
+    """The threads :func:`band_threads` allows in this thread (1 outside it)."""
+    return getattr(_BANDS, "n", 1)
+
+
 def in_threads(fn: Callable[[int], None], items: range) -> None:
     """``fn(i)`` for each item, on the threads :func:`band_threads` allows (the C product
     and PyTorch's operations release the GIL), in the caller's grad and inference modes."""
     global _POOL
-    n = min(getattr(_BANDS, "n", 1), len(items))
+    n = min(band_thread_count(), len(items))
     if n <= 1:
         for i in items:
             fn(i)
@@ -252,7 +257,7 @@ def digit_rows(a: Tensor) -> tuple[Tensor, int]:
     out = torch.empty((d * n,) + tuple(a.shape[1:]), dtype=torch.int8)
     rest = a.to(torch.float64)
     for j in range(d - 1):
-        hi = torch.add(rest, 128).div_(256, rounding_mode="floor")  # exact: dyadic scaling of integers
+        hi = torch.add(rest, 128).mul_(1 / 256).floor_()  # exact: dyadic scaling of integers (faster than a floor division)
         out[j * n : (j + 1) * n].copy_(torch.add(rest, hi, alpha=-256))  # in [-128, 127]
         rest = hi
     out[(d - 1) * n :].copy_(rest)
@@ -404,6 +409,7 @@ class FixedLayer:
         window, o = matrix.shape
         rows, cols_per_row = cols.shape[1], cols.shape[2]
         rows_per_band = max(1, self.BAND_BYTES // max(1, d * cols_per_row * window))
+        rows_per_band = min(rows_per_band, -(-rows // band_thread_count()))  # a band for each thread at least
         out = torch.empty(ho, wo, o // (sh * sw), dtype=torch.float64)
 
         def band(r0: int) -> None:
