@@ -135,32 +135,51 @@ class FastSteps:
         self.y_hat = y_hat
         if out != (2 if state.use_means else 1) * self.M:
             raise ValueError("entropy parameters do not match the latent channels")
+        self._constant_args()
+
+    def _constant_args(self) -> None:
+        """The kernels' arguments that stay the same for every step (the buffers are
+        allocated once): made once as ctypes objects, not ~50 times a step."""
+        P, M = _I(self.P), _I(self.M)
+        self._gather = (_p(self.planes), _p(self.flags), P, M)
+        self._gather_out = (_I(self.taps_count), _p(self.rows))
+        first = self.layers[0]
+        self._ctx_layer = (_I(self.ctx_scale), _p(self.ctx_bias), _p(self.ctx_shifts), _p(None), _p(None), _I(0),
+                           _I(first.layer.input_shift), _p(self.tmp), _p(first.digits), _p(None))
+        self._layer_args = []
+        for i, lay in enumerate(self.layers):
+            nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
+            extra = self.extra if i == 0 else None
+            self._layer_args.append(((_I(lay.scale_in), _p(lay.bias_half), _p(lay.shifts), _p(extra)),
+                                     extra is not None,
+                                     (_I(lay.act), _I(nxt.layer.input_shift if nxt else -1), _p(self.tmp),
+                                      _p(nxt.digits if nxt else None), _p(self.params_buf))))
+        self._gaussian = (_p(self.params_buf),)
+        self._gaussian_rest = (M, _I(self.use_means), _I(self.sigma_min), _p(self.thresholds), _I(self.thresholds.numel()),
+                               _p(self.index), _p(self.mu))
+        self._store = (_I(self.ctx.input_shift), _p(self.y_hat), _p(self.planes), _p(self.flags), P)
 
     def params(self, taps: Tensor, here: Tensor) -> tuple[np.ndarray, Tensor]:
         lib, n = self.lib, taps.shape[0]
-        d = lib.lc_gather(_p(self.planes), _p(self.flags), _I(self.P), _I(self.M), _p(taps), _I(n), _I(self.taps_count), _p(self.rows))
+        count = _I(n)
+        d = lib.lc_gather(*self._gather, _p(taps), count, *self._gather_out)
         p = self.ctx_matrix.product(self.rows[: d * n])
-        first = self.layers[0]
-        d = lib.lc_layer(_p(p), _I(d), _I(n), _I(p.shape[1]), _I(self.ctx_scale), _p(self.ctx_bias), _p(self.ctx_shifts),
-                         _p(None), _p(None), _I(0), _I(first.layer.input_shift), _p(self.tmp), _p(first.digits), _p(None))
-        for i, lay in enumerate(self.layers):
+        d = lib.lc_layer(_p(p), _I(d), count, _I(p.shape[1]), *self._ctx_layer)
+        here_p = None
+        for lay, (head, with_extra, tail) in zip(self.layers, self._layer_args):
             if d < 0:
                 raise ValueError("fixed-point value out of range")
             p = lay.matrix.product(lay.digits[: d * n])
-            nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
-            extra = self.extra if i == 0 else None
-            d = lib.lc_layer(_p(p), _I(d), _I(n), _I(p.shape[1]), _I(lay.scale_in), _p(lay.bias_half), _p(lay.shifts),
-                             _p(extra), _p(here if extra is not None else None), _I(lay.act),
-                             _I(nxt.layer.input_shift if nxt else -1), _p(self.tmp), _p(nxt.digits if nxt else None), _p(self.params_buf))
-        lib.lc_gaussian(_p(self.params_buf), _I(n), _I(self.M), _I(self.use_means), _I(self.sigma_min),
-                        _p(self.thresholds), _I(self.thresholds.numel()), _p(self.index), _p(self.mu))
+            if with_extra:
+                here_p = _p(here)
+            d = lib.lc_layer(_p(p), _I(d), count, _I(p.shape[1]), *head, here_p if with_extra else _p(None), *tail)
+        lib.lc_gaussian(*self._gaussian, count, *self._gaussian_rest)
         return self.index[: n * self.M], self.mu[:n]
 
     def store(self, sym: np.ndarray, mu: Tensor, here: Tensor, flat: Tensor) -> None:
         sym = np.ascontiguousarray(sym, dtype=np.int64)
         n = here.shape[0]
-        if self.lib.lc_store(_p(sym), _p(mu), _I(n), _I(self.M), _p(here), _p(flat), _I(self.ctx.input_shift),
-                             _p(self.y_hat), _p(self.planes), _p(self.flags), _I(self.P)) < 0:
+        if self.lib.lc_store(_p(sym), _p(mu), _I(n), _I(self.M), _p(here), _p(flat), *self._store) < 0:
             raise FormatError("corrupt stream: latent out of range")  # as engine.SymbolIO finds it without the kernels
 
 
