@@ -25,6 +25,7 @@ from .codec.container import MAX_PIXELS
 from .codec.effort import EFFORT_HELP, MAX_EFFORT, SEARCH_DEVICES
 from .errors import CodecError, FormatError, LicodecError
 from .files import STDIO, atomic_write, read_bytes, read_metadata
+from .native import keep_freed_memory
 
 __all__ = ["main"]
 
@@ -91,6 +92,8 @@ def _batch(pairs: list[tuple[Path, Path]], args, desc: str, code_one) -> tuple[i
         failed.append(src)
 
     if jobs <= 1:
+        if len(todo) > 1:
+            keep_freed_memory()  # the next image reuses this one's pages (native.keep_freed_memory)
         for k, (src, dst) in enumerate(_progress(todo, args.quiet, desc)):
             dst.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -147,6 +150,7 @@ def _worker_init(precision: str | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
+    keep_freed_memory()  # a worker codes file after file
     signal.signal(signal.SIGTERM, _interrupt)  # a stopped worker cleans up like the CLI does
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
 

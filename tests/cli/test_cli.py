@@ -238,3 +238,16 @@ def test_import_architecture_choices_are_the_importers():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     arch = next(a for a in sub.choices["import"]._actions if a.dest == "arch")
     assert sorted(arch.choices) == sorted(ARCHITECTURES.values())
+
+
+def test_batches_keep_freed_memory_single_files_do_not(tmp_path, images, model_file, monkeypatch):
+    # a folder of files: the process keeps freed memory for the next image
+    # (native.keep_freed_memory); one file: the allocator is left as it is
+    import licodec.cli as cli
+
+    calls = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1) or True)
+    assert main(["compress", str(images / "img0.png"), "-o", str(tmp_path / "one.lic"), "--model", str(model_file)]) == 0
+    assert calls == []
+    assert main(["compress", str(images), "-o", str(tmp_path / "lic"), "--model", str(model_file)]) == 0
+    assert calls == [1]
