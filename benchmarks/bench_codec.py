@@ -4,7 +4,8 @@
     python benchmarks/bench_codec.py --image ../shared/datasets/kodak/kodim23.png --model licodec/weights/x.safetensors
 
 For each configuration (N, M), image size, thread count and precision (--precision
-fp32,bf16: the transforms' arithmetic, licodec.codec.precision; "fp32-direct": float32 with
+fp32,bf16: the transforms' arithmetic, licodec.codec.precision; "auto": the default, which
+may run g_a in bf16 and g_s in float32; "fp32-direct": float32 with
 every layer in PyTorch's direct form, LICODEC_POLYPHASE=0): the median over --runs runs
 of every stage (g_a, h_a, z coding, h_s, context steps, y coding, g_s) for encoding and
 decoding, the totals, and decode / g_s (median of the per-run ratios). Runs interleave
@@ -89,11 +90,18 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--precision", default="fp32", help="the transforms' precisions to time, e.g. fp32,bf16 (licodec.codec.precision) or fp32-direct")
+    ap.add_argument("--keep-freed-memory", action="store_true", help="as the CLI's batches: glibc keeps freed memory for the next image (licodec.native.keep_freed_memory)")
     args = ap.parse_args()
-    from licodec.codec.precision import POLYPHASE_ENV, resolve, use_precision
+    if args.keep_freed_memory:
+        from licodec.native import keep_freed_memory
 
-    def path(p: str) -> str:  # "auto" may name the same path as another
-        return "fp32-direct" if p == "fp32-direct" else resolve(p)
+        keep_freed_memory()
+    from licodec.codec.precision import POLYPHASE_ENV, describe, resolve, use_precision
+
+    def path(p: str) -> str:  # "auto" may name the same path as another, or mix them (g_a's and g_s's)
+        if p == "fp32-direct":
+            return p
+        return "auto" if p == "auto" and describe(p) not in ("fp32", "bf16") else resolve(p)
 
     precisions = list(dict.fromkeys(path(p) for p in args.precision.split(",")))
 

@@ -47,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--threads", default="1,2", help="torch threads for licodec (default 1,2)")
     ap.add_argument("--model", help="licodec model (default: the installed default)")
+    ap.add_argument("--keep-freed-memory", action="store_true", help="as the CLI's batches: glibc keeps freed memory for the next image (licodec.native.keep_freed_memory)")
     args = ap.parse_args(argv)
+    if args.keep_freed_memory:
+        from licodec.native import keep_freed_memory
+
+        keep_freed_memory()
 
     import torch
     from PIL import Image

@@ -4,7 +4,8 @@ coded on the reference path (float32, PyTorch's direct layers) and on the fast o
     python benchmarks/bench_precision.py ../shared/datasets/kodak --qualities 1,4,8 [--fast bf16|fp32]
 
 ``--fast bf16`` (default): the bf16 path; ``--fast fp32``: float32 with the 5×5 layers in
-polyphase form (Winograd; layers/polyphase.py). For each image and quality: the file
+polyphase form (Winograd; layers/polyphase.py); ``--fast auto``: the default path of this
+CPU (which may run g_a in bf16 and g_s in float32). For each image and quality: the file
 written on the reference path (its bytes, its PSNR decoded on the reference path and on
 the fast one: g_s's cost alone), and the file written on the fast path (g_a too) decoded
 on it (the whole fast path). Prints, per quality, the mean bpp and RGB PSNR of each, the
@@ -37,14 +38,14 @@ def main() -> None:
     ap.add_argument("--qualities", default="1,4,8")
     ap.add_argument("--model", default=None)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--fast", choices=("bf16", "fp32"), default="bf16")
+    ap.add_argument("--fast", choices=("bf16", "fp32", "auto"), default="bf16")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     import licodec
     from licodec.codec.api import decode_latents, resolve_model
     from licodec.codec.image import load_rgb
-    from licodec.codec.precision import POLYPHASE_ENV, use_precision
+    from licodec.codec.precision import POLYPHASE_ENV, describe, use_precision
     from licodec.eval.bdrate import bd_rate
 
     ref, fast = "reference", args.fast
@@ -87,8 +88,9 @@ def main() -> None:
         print(f"{stem} done ({time.time() - t0:.0f} s)", flush=True)
 
     print(f"\nmodel {codec.name}, {len(stems)} images ({', '.join(stems)}), RGB PSNR of real files, {args.threads} thread(s)\n")
-    what = {"bf16": ("g_s in bf16", "all bf16"), "fp32": ("g_s polyphase", "all polyphase")}[fast]
-    print(f"fast path: {fast}" + (" (Winograd / polyphase layers)" if fast == "fp32" else "") + "; reference: float32, direct layers\n")
+    what = {"bf16": ("g_s in bf16", "all bf16"), "fp32": ("g_s polyphase", "all polyphase"), "auto": ("g_s on auto", "all on auto")}[fast]
+    note = {"fp32": " (Winograd / polyphase layers)", "auto": f" (this CPU: {describe('auto')})", "bf16": ""}[fast]
+    print(f"fast path: {fast}{note}; reference: float32, direct layers\n")
     print(f"| quality | bpp (reference file) | PSNR reference | PSNR, {what[0]} | change | bpp (fast file) | PSNR, {what[1]} | change |")
     print("|---|---|---|---|---|---|---|---|")
     curves = {k: ([], []) for k in range(3)}

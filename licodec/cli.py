@@ -481,8 +481,8 @@ def _batch_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                    help="code N files at once, in N processes of one thread each (default 1: one process, --threads threads)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
-                   help="arithmetic of the transforms g_a/g_s (default auto, or $LICODEC_PRECISION): bf16 on CPUs with native bf16 "
-                        "(AVX512-BF16/AMX), else fp32; the latents are exact either way, only pixels may differ slightly")
+                   help="arithmetic of the transforms g_a/g_s (default auto, or $LICODEC_PRECISION): g_a in bf16 on CPUs with native bf16 "
+                        "(AVX512-BF16/AMX), g_s in bf16 with AMX, else fp32; the latents are exact either way, only pixels may differ slightly")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -237,7 +237,7 @@ class ModelCodec:
                 _, inv_gain = self.model.gain.gains(q)
                 y = y * inv_gain
             y = y.contiguous(memory_format=torch.channels_last)
-            bf16 = resolve_precision() == "bf16"
+            bf16 = resolve_precision(synthesis=True) == "bf16"
             plan = None if bf16 else self._plan("g_s")
             return in_bands(lambda t: run_transform(self.model.g_s, t, bf16, -1, plan), y, band_rows(16 * y.shape[3]), 1, 16, progress).contiguous()
 

@@ -18,9 +18,10 @@ On the float32 path the wide 5×5 stride-2 layers run in polyphase form (Winogra
 up to float32 rounding; ``LICODEC_POLYPHASE=0`` runs PyTorch's direct layers.
 
 Chosen per call: ``use_precision(p)`` (a context manager, per thread), else the
-``LICODEC_PRECISION`` environment variable, else "auto": bf16 on CPUs with native bf16
-(AVX512-BF16 or AMX, where it is several times faster), float32 elsewhere (emulated bf16
-is 10-25x slower than float32). Light: torch is imported only to probe the CPU.
+``LICODEC_PRECISION`` environment variable, else "auto": g_a (and the encoder's search) in
+bf16 on CPUs with native bf16 (AVX512-BF16 or AMX), g_s in bf16 only with AMX (on AVX512-BF16
+alone it is no faster than float32's Winograd layers), float32 elsewhere (emulated bf16 is
+10-25x slower than float32). Light: torch is imported only to probe the CPU.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ from ..errors import CodecError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["PRECISIONS", "ENV", "POLYPHASE_ENV", "resolve", "use_precision", "native_bf16", "polyphase_plan", "bf16_layers", "run_transform"]
+__all__ = ["PRECISIONS", "ENV", "POLYPHASE_ENV", "resolve", "describe", "use_precision", "native_bf16", "native_amx", "polyphase_plan", "bf16_layers",
+           "run_transform"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 ENV = "LICODEC_PRECISION"
@@ -60,9 +62,23 @@ def native_bf16() -> bool:
     return bf16_ok(torch.device("cpu"))
 
 
-def resolve(precision: str | None = None) -> str:
+@functools.lru_cache(maxsize=None)
+def native_amx() -> bool:
+    """Whether this CPU has AMX tiles (Xeon Sapphire Rapids and later), where oneDNN's bf16
+    convolutions run several times faster than on AVX512-BF16."""
+    import torch
+
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe()) if probe is not None else False
+
+
+def resolve(precision: str | None = None, synthesis: bool = False) -> str:
     """"fp32" or "bf16": ``precision`` if given, else the innermost ``use_precision``, else
-    $LICODEC_PRECISION, else "auto" (bf16 where the CPU has it natively)."""
+    $LICODEC_PRECISION, else "auto". "auto" runs the analysis side (g_a, the encoder's search)
+    in bf16 where the CPU has it natively, and g_s (``synthesis``) in bf16 only with AMX:
+    with AVX512-BF16 alone (AMD Zen 4), g_s's bf16 layers run at that unit's peak and still
+    no faster than float32 in Winograd form (decode bf16 / fp32 1.00 on two threads, 1.06 on
+    one; docs/speed.md), so decoding keeps float32's pixels there."""
     if precision is not None:
         p = _check(precision, "precision")
     elif getattr(_chosen, "value", None) is not None:
@@ -70,8 +86,15 @@ def resolve(precision: str | None = None) -> str:
     else:
         p = _check(os.environ.get(ENV, "") or "auto", ENV)
     if p == "auto":
-        return "bf16" if native_bf16() else "fp32"
+        return "bf16" if native_bf16() and (not synthesis or native_amx()) else "fp32"
     return p
+
+
+def describe(precision: str | None = None) -> str:
+    """The transforms' arithmetic as a report records it: "fp32", "bf16", or "bf16 (g_a),
+    fp32 (g_s)" where "auto" chooses differently for the two."""
+    a, s = resolve(precision), resolve(precision, synthesis=True)
+    return a if a == s else f"{a} (g_a), {s} (g_s)"
 
 
 @contextmanager

@@ -148,9 +148,9 @@ def evaluate(
     if compress is api.compress:  # licodec's own coding: record which weights were measured
         codec = api.resolve_model(model)
         weights = codec.weights_sha256
-        from licodec.codec.precision import resolve  # noqa: PLC0415
+        from licodec.codec.precision import describe  # noqa: PLC0415
 
-        precision = resolve()  # the transforms' arithmetic (fp32 or bf16) of this run
+        precision = describe()  # the transforms' arithmetic of this run (fp32, bf16, or each's)
         if model is None:
             model_str = codec.name  # the default model, by its name
         model = codec  # resolved once: every image below codes with this codec

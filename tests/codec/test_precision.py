@@ -34,6 +34,40 @@ def test_choice_argument_then_block_then_environment_then_cpu(monkeypatch):
         pass
 
 
+def test_auto_runs_g_s_in_bf16_only_with_amx(monkeypatch):
+    # AVX512-BF16 alone: g_a (analysis) in bf16, g_s in float32; with AMX both in bf16;
+    # a forced path is both
+    monkeypatch.delenv(precision.ENV, raising=False)
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "native_amx", lambda: False)
+    assert resolve() == "bf16" and resolve(synthesis=True) == "fp32"
+    assert precision.describe() == "bf16 (g_a), fp32 (g_s)"
+    assert resolve("bf16", synthesis=True) == "bf16" and precision.describe("bf16") == "bf16"
+    monkeypatch.setattr(precision, "native_amx", lambda: True)
+    assert resolve(synthesis=True) == "bf16" and precision.describe() == "bf16"
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)
+    assert resolve(synthesis=True) == "fp32" and precision.describe() == "fp32"
+
+
+def test_auto_decodes_with_float32_g_s_on_avx512_bf16(monkeypatch):
+    # the decoder's g_s follows resolve(synthesis=True): on a CPU with AVX512-BF16 but no
+    # AMX, "auto" gives the float32 path's pixels
+    monkeypatch.delenv(precision.ENV, raising=False)
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "native_amx", lambda: False)
+    model = make_model("mbt2018")
+    img = photo(48, 64, seed=5)
+    with use_precision("fp32"):
+        data = licodec.compress(img, quality=2.0, model=model)
+        ref = licodec.decompress(data, model=model, as_array=True)
+    with use_precision("bf16"):
+        low = licodec.decompress(data, model=model, as_array=True)
+    assert not np.array_equal(low, ref)  # the two paths' pixels can be told apart
+    assert np.array_equal(licodec.decompress(data, model=model, as_array=True), ref)
+    monkeypatch.setattr(precision, "native_amx", lambda: True)
+    assert np.array_equal(licodec.decompress(data, model=model, as_array=True), low)
+
+
 def test_use_precision_is_exported_lightly():
     assert licodec.use_precision is use_precision
 

@@ -72,9 +72,9 @@ def test_with_licodecs_own_codec_api(image_dir):
     from licodec.models.io import weights_hash
 
     assert doc["weights_sha256"] == weights_hash(model)
-    from licodec.codec.precision import resolve, use_precision
+    from licodec.codec.precision import describe, use_precision
 
-    assert doc["precision"] == resolve()  # the transforms' arithmetic is recorded
+    assert doc["precision"] == describe()  # the transforms' arithmetic is recorded
     with use_precision("bf16"):
         assert rd.evaluate(sorted(image_dir.iterdir())[:1], [1], model, progress=False)["precision"] == "bf16"
 
