@@ -1,4 +1,5 @@
-"""Close to the machine: the optional compiled kernels, and large buffers in huge pages.
+"""Close to the machine: the optional compiled kernels, large buffers in huge pages, and
+the allocator's policy for a process that codes many images.
 
 Two extensions (plain C, built by ``pip install``, called with ctypes): the wavefront
 loop's step kernels (``codec/_steps.c``) and the Winograd transforms

@@ -259,14 +259,14 @@ def _transform_threads(transform: Callable[[Tensor], Tensor]) -> Callable[[Tenso
     :func:`_coding_threads` took the coding down to one (768x512: 19 -> 10 ms on two)."""
 
     def run(x: Tensor) -> Tensor:
-        n = band_thread_count()
-        if n <= torch.get_num_threads():
+        n, before = band_thread_count(), torch.get_num_threads()
+        if n <= before:
             return transform(x)
         torch.set_num_threads(n)
         try:
             return transform(x)
         finally:
-            torch.set_num_threads(1)
+            torch.set_num_threads(before)
 
     return run
 

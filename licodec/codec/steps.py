@@ -165,14 +165,11 @@ class FastSteps:
         d = lib.lc_gather(*self._gather, _p(taps), count, *self._gather_out)
         p = self.ctx_matrix.product(self.rows[: d * n])
         d = lib.lc_layer(_p(p), _I(d), count, _I(p.shape[1]), *self._ctx_layer)
-        here_p = None
         for lay, (head, with_extra, tail) in zip(self.layers, self._layer_args):
             if d < 0:
                 raise ValueError("fixed-point value out of range")
             p = lay.matrix.product(lay.digits[: d * n])
-            if with_extra:
-                here_p = _p(here)
-            d = lib.lc_layer(_p(p), _I(d), count, _I(p.shape[1]), *head, here_p if with_extra else _p(None), *tail)
+            d = lib.lc_layer(_p(p), _I(d), count, _I(p.shape[1]), *head, _p(here if with_extra else None), *tail)
         lib.lc_gaussian(*self._gaussian, count, *self._gaussian_rest)
         return self.index[: n * self.M], self.mu[:n]
 
