@@ -15,6 +15,17 @@
 #define LEAKY_INT 655 /* round(0.01 * 2**16) */
 #define LEAKY_BITS 16
 
+/* The interface's version: lc_constants reports it, steps.py refuses a build of another. */
+#define KERNEL_ABI 2
+
+/* Loops the compiler also builds for AVX-512 (x86-64-v4) and AVX2 (x86-64-v3), the best
+ * the CPU has chosen when the library loads. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 11
+#define LC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define LC_CLONES
+#endif
+
 static const int64_t BALANCED[4] = {0, 127, 32639, 8355711}; /* largest |a| with d digits: 127 * (256**d - 1) / 255 */
 
 static inline int64_t clamp_act(int64_t a) {
@@ -44,36 +55,53 @@ int64_t lc_gather(const int8_t *planes, const uint8_t *flags, int64_t P, int64_t
 
 /* Finish a 1x1 fixed-point layer and prepare the next one's input.
  *
- * p (d * n, O) int32: digit products (block j for digit j). acc = base + scale_in *
- * sum_j 256**j p_j, base = bias_half[o] (+ extra[rows[i], o] when extra is given:
- * integer-valued float64, a precomputed share of the sum). The activation is
- * clamp(floor(acc / 2**shifts[o])) followed by act (0 none, 1 ReLU, 2 LeakyReLU(0.01)).
+ * p (d * n, O) int32: digit products (block j for digit j). acc = base + 2**in_shift *
+ * sum_j 256**j p_j, base = bias[o] (+ extra[rows[i], o] when extra is given: a
+ * precomputed share of the sum). The activation is clamp(floor(acc / 2**shifts[o]))
+ * followed by act (0 none, 1 ReLU, 2 LeakyReLU(0.01)).
  *
  * next_shift >= 0: the activation is rounded to the next layer's input grid,
  * floor((a + 2**(s-1)) / 2**s) (or a itself for s = 0), and split into balanced
  * base-256 digits written to digits (d' * n, O) int8; returns d' (1..3), or -1 if out
  * of range. next_shift < 0: the activation is written to out (n, O) int64; returns 0.
- * tmp: n * O int64 scratch. */
-int64_t lc_layer(const int32_t *p, int64_t d, int64_t n, int64_t O, int64_t scale_in,
-                 const double *bias_half, const int64_t *shifts,
-                 const double *extra, const int64_t *rows, int64_t act, int64_t next_shift,
+ * tmp: n * O int64 scratch. Each pass over a row is a plain loop over o (compiled for
+ * AVX-512 too where the compiler can: LC_CLONES), the same integers as one pass. */
+LC_CLONES
+int64_t lc_layer(const int32_t *p, int64_t d, int64_t n, int64_t O, int64_t in_shift,
+                 const int64_t *bias, const int64_t *shifts,
+                 const int64_t *extra, const int64_t *rows, int64_t act, int64_t next_shift,
                  int64_t *tmp, int8_t *digits, int64_t *out) {
     int64_t lo = 0, hi = 0;
     int64_t *dst = next_shift < 0 ? out : tmp;
+    const int64_t scale = 1LL << in_shift;
+    const int64_t half = next_shift > 0 ? (1LL << (next_shift - 1)) : 0, ns = next_shift > 0 ? next_shift : 0;
     for (int64_t i = 0; i < n; i++) {
-        const double *ex = extra ? extra + rows[i] * O : NULL;
+        int64_t *row = dst + i * O;
+        const int32_t *p0 = p + i * O;
+        for (int64_t o = 0; o < O; o++) row[o] = p0[o];
+        for (int64_t j = 1; j < d; j++) {
+            const int32_t *pj = p + (j * n + i) * O;
+            const int64_t f = 1LL << (8 * j);
+            for (int64_t o = 0; o < O; o++) row[o] += (int64_t)pj[o] * f;
+        }
+        const int64_t *ex = extra ? extra + rows[i] * O : NULL;
+        if (ex)
+            for (int64_t o = 0; o < O; o++) row[o] = bias[o] + row[o] * scale + ex[o];
+        else
+            for (int64_t o = 0; o < O; o++) row[o] = bias[o] + row[o] * scale;
+        for (int64_t o = 0; o < O; o++) row[o] = clamp_act(row[o] >> shifts[o]);
+        if (act == 1)
+            for (int64_t o = 0; o < O; o++) row[o] = row[o] > 0 ? row[o] : 0;
+        else if (act == 2)
+            for (int64_t o = 0; o < O; o++) {
+                int64_t b = (row[o] * LEAKY_INT) >> LEAKY_BITS;
+                row[o] = row[o] > b ? row[o] : b;
+            }
         for (int64_t o = 0; o < O; o++) {
-            int64_t s = 0, f = 1;
-            for (int64_t j = 0; j < d; j++, f *= 256) s += f * (int64_t)p[(j * n + i) * O + o];
-            int64_t acc = (int64_t)bias_half[o] + scale_in * s;
-            if (ex) acc += (int64_t)ex[o];
-            int64_t a = clamp_act(floor_shift(acc, (int)shifts[o]));
-            if (act == 1) a = a > 0 ? a : 0;
-            else if (act == 2) { int64_t b = floor_shift(a * LEAKY_INT, LEAKY_BITS); a = a > b ? a : b; }
-            if (next_shift > 0) a = floor_shift(a + (1LL << (next_shift - 1)), (int)next_shift);
-            dst[i * O + o] = a;
-            if (a < lo) lo = a;
-            if (a > hi) hi = a;
+            int64_t a = (row[o] + half) >> ns;
+            row[o] = a;
+            lo = a < lo ? a : lo;
+            hi = a > hi ? a : hi;
         }
     }
     if (next_shift < 0) return 0;
@@ -94,22 +122,37 @@ int64_t lc_layer(const int32_t *p, int64_t d, int64_t n, int64_t O, int64_t scal
 
 /* Gaussian entropy parameters (n, P) int64 -> scale-table index (n, M) and mu (n, M).
  * With means, P = 2M: sigma = params[:, :M], mu = params[:, M:]; else P = M, mu = 0.
- * sigma is lower-bounded by sigma_min; index = #{thresholds <= sigma}. */
+ * sigma is lower-bounded by sigma_min; index = #{thresholds <= sigma} (ascending
+ * thresholds): counted over all of them for a table of up to 128 scales (a plain loop
+ * over the row, which vectorises), else by binary search. */
+LC_CLONES
 void lc_gaussian(const int64_t *params, int64_t n, int64_t M, int64_t use_means, int64_t sigma_min,
                  const int64_t *thresholds, int64_t T, int64_t *index, int64_t *mu) {
     int64_t P = use_means ? 2 * M : M;
     for (int64_t i = 0; i < n; i++) {
-        for (int64_t c = 0; c < M; c++) {
-            int64_t s = params[i * P + c];
-            if (s < sigma_min) s = sigma_min;
-            int64_t a = 0, b = T; /* first threshold > s */
-            while (a < b) {
-                int64_t h = (a + b) >> 1;
-                if (thresholds[h] <= s) a = h + 1; else b = h;
+        const int64_t *sig = params + i * P;
+        int64_t *idx = index + i * M;
+        if (T <= 128) {
+            for (int64_t c = 0; c < M; c++) idx[c] = 0;
+            for (int64_t t = 0; t < T; t++) {
+                const int64_t th = thresholds[t];
+                for (int64_t c = 0; c < M; c++) {
+                    int64_t s = sig[c] < sigma_min ? sigma_min : sig[c];
+                    idx[c] += th <= s;
+                }
             }
-            index[i * M + c] = a;
-            mu[i * M + c] = use_means ? params[i * P + M + c] : 0;
+        } else {
+            for (int64_t c = 0; c < M; c++) {
+                int64_t s = sig[c] < sigma_min ? sigma_min : sig[c];
+                int64_t a = 0, b = T; /* first threshold > s */
+                while (a < b) {
+                    int64_t h = (a + b) >> 1;
+                    if (thresholds[h] <= s) a = h + 1; else b = h;
+                }
+                idx[c] = a;
+            }
         }
+        for (int64_t c = 0; c < M; c++) mu[i * M + c] = use_means ? sig[M + c] : 0;
     }
 }
 
@@ -243,6 +286,7 @@ void lc_constants(int64_t *out) {
     out[4] = BALANCED[1];
     out[5] = BALANCED[2];
     out[6] = BALANCED[3];
+    out[7] = KERNEL_ABI;
 }
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_steps", "ctypes-loaded kernels (see steps.py)", -1, NULL};

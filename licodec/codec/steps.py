@@ -50,7 +50,7 @@ def kernels() -> ctypes.CDLL | None:
 def _check_constants(lib: ctypes.CDLL, path: Path) -> None:
     """The C kernels' arithmetic constants must be fixed.py's: a file built from an older
     _steps.c would compute other values than the PyTorch path (a bug, not a user error)."""
-    expected = [ACT_BITS, ACT_LIMIT, LEAKY_INT, LEAKY_BITS, *(BALANCED[d] for d in (1, 2, 3))]
+    expected = [ACT_BITS, ACT_LIMIT, LEAKY_INT, LEAKY_BITS, *(BALANCED[d] for d in (1, 2, 3)), KERNEL_ABI]
     if not hasattr(lib, "lc_constants"):
         raise RuntimeError(f"{path} predates licodec/codec/_steps.c (no lc_constants): rebuild it (pip install -e .)")
     got = np.zeros(len(expected), dtype=np.int64)
@@ -61,6 +61,17 @@ def _check_constants(lib: ctypes.CDLL, path: Path) -> None:
 
 
 _I = ctypes.c_int64
+#: The C functions' interface version (``KERNEL_ABI`` in _steps.c): a build of another is refused.
+KERNEL_ABI = 2
+
+
+def _integers(t: Tensor) -> Tensor:
+    """Integer-valued float64 (biases, the hyperprior's share of g_ep's first layer) as the
+    int64 the kernels take: the same integers."""
+    out = t.to(torch.int64).contiguous()
+    if not torch.equal(out.to(t.dtype), t):
+        raise ValueError("fixed-point values must be integers")
+    return out
 
 
 def c_weights(w: Tensor) -> Tensor:
@@ -90,8 +101,8 @@ class _Layer:
     def __init__(self, layer: FixedLayer, act: str, rows: slice | None, n_max: int) -> None:
         self.layer = layer
         self.matrix = layer.matrix(rows)  # (K, O) int8
-        self.scale_in = 1 << layer.input_shift
-        self.bias_half = layer.bias_half.contiguous()
+        self.in_shift = layer.input_shift
+        self.bias = _integers(layer.bias_half)
         self.shifts = layer.shifts.contiguous()
         self.act = _ACTS[act]
         k = self.matrix.shape[0]
@@ -112,12 +123,12 @@ class FastSteps:
         ctx: FixedLayer = context.layer
         self.ctx = ctx
         self.ctx_matrix = context.matrix
-        self.ctx_scale = 1 << ctx.input_shift
-        self.ctx_bias = ctx.bias_half.contiguous()
+        self.ctx_shift = ctx.input_shift
+        self.ctx_bias = _integers(ctx.bias_half)
         self.ctx_shifts = ctx.shifts.contiguous()
         ep: FixedNet = state.ep
         self.layers = [_Layer(layer, act, first_rows if i == 0 else None, n_max) for i, (layer, act) in enumerate(zip(ep.layers, ep.acts))]
-        self.extra = extra.contiguous() if extra is not None else None
+        self.extra = _integers(extra) if extra is not None else None
         self.planes, self.flags = planes
         self.P = self.planes.shape[1]
         self.M = self.planes.shape[2]
@@ -144,13 +155,13 @@ class FastSteps:
         self._gather = (_p(self.planes), _p(self.flags), P, M)
         self._gather_out = (_I(self.taps_count), _p(self.rows))
         first = self.layers[0]
-        self._ctx_layer = (_I(self.ctx_scale), _p(self.ctx_bias), _p(self.ctx_shifts), _p(None), _p(None), _I(0),
+        self._ctx_layer = (_I(self.ctx_shift), _p(self.ctx_bias), _p(self.ctx_shifts), _p(None), _p(None), _I(0),
                            _I(first.layer.input_shift), _p(self.tmp), _p(first.digits), _p(None))
         self._layer_args = []
         for i, lay in enumerate(self.layers):
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
             extra = self.extra if i == 0 else None
-            self._layer_args.append(((_I(lay.scale_in), _p(lay.bias_half), _p(lay.shifts), _p(extra)),
+            self._layer_args.append(((_I(lay.in_shift), _p(lay.bias), _p(lay.shifts), _p(extra)),
                                      extra is not None,
                                      (_I(lay.act), _I(nxt.layer.input_shift if nxt else -1), _p(self.tmp),
                                       _p(nxt.digits if nxt else None), _p(self.params_buf))))

@@ -88,8 +88,9 @@ def test_layer_kernel_equals_fixed_layer(act, scale, next_shift):
     out = torch.empty(n, 30, dtype=torch.int64)
     dig = torch.empty(3 * n, 30, dtype=torch.int8)
     act_kind = {nn.Identity: 0, nn.ReLU: 1, nn.LeakyReLU: 2}[act]
-    dn = lib.lc_layer(_p(p), _I(d), _I(n), _I(30), _I(1 << layer.input_shift), _p(layer.bias_half.contiguous()), _p(layer.shifts.contiguous()),
-                      _p(extra), _p(rows), _I(act_kind), _I(next_shift), _p(tmp), _p(dig), _p(out))
+    bias, extra_int = layer.bias_half.to(torch.int64).contiguous(), extra.to(torch.int64)  # integer-valued, as steps._integers
+    dn = lib.lc_layer(_p(p), _I(d), _I(n), _I(30), _I(layer.input_shift), _p(bias), _p(layer.shifts.contiguous()),
+                      _p(extra_int), _p(rows), _I(act_kind), _I(next_shift), _p(tmp), _p(dig), _p(out))
     if next_shift < 0:
         assert dn == 0 and torch.equal(out.double(), ref)
     else:
@@ -110,6 +111,21 @@ def test_gaussian_kernel_bounds_sigma_and_finds_table_index():
     assert index.tolist() == [1, 1, 2, 4] and mu.tolist() == [[5, -6, 7, 8]]
     expected = torch.searchsorted(thresholds, params[0, :4].clamp(min=12), right=True)
     assert index.tolist() == expected.tolist()
+
+
+@needs_kernels
+@pytest.mark.parametrize("tables", [63, 128, 129, 300])  # counted (<= 128) and binary search
+def test_gaussian_kernel_index_equals_searchsorted(tables):
+    lib = kernels()
+    g = torch.Generator().manual_seed(tables)
+    thresholds = torch.cumsum(torch.randint(1, 50, (tables,), generator=g), 0)
+    n, m = 5, 24
+    params = torch.randint(-100, int(thresholds[-1]) + 100, (n, 2 * m), generator=g)
+    index = np.empty(n * m, dtype=np.int64)
+    mu = torch.empty(n, m, dtype=torch.int64)
+    lib.lc_gaussian(_p(params), _I(n), _I(m), _I(1), _I(7), _p(thresholds), _I(tables), _p(index), _p(mu))
+    expected = torch.searchsorted(thresholds, params[:, :m].clamp(min=7).contiguous(), right=True)
+    assert index.tolist() == expected.flatten().tolist() and torch.equal(mu, params[:, m:])
 
 
 def test_kernels_can_be_disabled(monkeypatch):
@@ -134,6 +150,19 @@ def test_the_c_kernels_constants_are_checked_at_load(monkeypatch, tmp_path):
 
     with pytest.raises(RuntimeError, match="predates"):
         steps._check_constants(Stale(), tmp_path / "old.so")
+    monkeypatch.setattr(steps, "KERNEL_ABI", steps.KERNEL_ABI + 1)  # a build with other function signatures
+    with pytest.raises(RuntimeError, match="differ from fixed.py"):
+        steps._check_constants(ctypes.CDLL(lib._name), tmp_path / "x.so")
+    monkeypatch.undo()
     monkeypatch.setattr(steps, "LEAKY_INT", 654)
     with pytest.raises(RuntimeError, match="differ from fixed.py"):
         steps._check_constants(ctypes.CDLL(lib._name), tmp_path / "x.so")
+
+
+def test_kernels_take_integer_valued_tensors_only():
+    from licodec.codec import steps
+
+    assert torch.equal(steps._integers(torch.tensor([-3.0, 0.0, 2.0**40], dtype=torch.float64)),
+                       torch.tensor([-3, 0, 2**40]))
+    with pytest.raises(ValueError, match="integers"):
+        steps._integers(torch.tensor([0.5], dtype=torch.float64))
