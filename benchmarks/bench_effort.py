@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from licodec.codec.api import resolve_model
     from licodec.codec.effort import iterations
     from licodec.codec.image import load_rgb
-    from licodec.codec.precision import resolve
+    from licodec.codec.precision import describe
     from licodec.eval.bdrate import bd_rate
     from licodec.eval.rd import mean_point
     from licodec.metrics import rgb_metrics
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     efforts = sorted({0, *(int(e) for e in args.efforts.split(","))})
     images = {f.name: load_rgb(f) for f in files}
     print(f"model {codec.name}, {len(files)} images ({', '.join(names)}), qualities {args.qualities}, {args.threads} threads, "
-          f"transforms in {resolve()}, MS-SSIM guard {latent_search.MS_SSIM_GUARD:g}, search on {args.device}\n", flush=True)
+          f"transforms in {describe()}, MS-SSIM guard {latent_search.MS_SSIM_GUARD:g}, search on {args.device}\n", flush=True)
 
     curves, seconds, total_bytes = {}, {}, {}
     for e in efforts:
