@@ -57,6 +57,14 @@ class Decoder:
         except AssertionError as exc:
             raise FormatError(f"corrupt stream ({exc})") from None
 
+    def decode_runs(self, models: list, counts: list[int]) -> list[np.ndarray]:
+        """``decode(models[k], counts[k])`` for each k in turn (one call per run of a fixed model)."""
+        dec = self._dec.decode
+        try:
+            return [dec(m, c) for m, c in zip(models, counts)]
+        except AssertionError as exc:
+            raise FormatError(f"corrupt stream ({exc})") from None
+
 
 def split_escapes(values: np.ndarray, lo: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Values coded with ranges ``lo .. lo + length - 1`` -> (int32 symbols, with the escape
@@ -140,16 +148,16 @@ class TableCoder(EscapeCoder):
         # Exactly the tables' integer frequencies (see CodingTables.free_weights).
         self._models = [c.stream.model.Categorical(tables.free_weights(d), perfect=False) for d in range(len(tables))]
 
-    def _groups(self, index: np.ndarray):
-        """(d, positions using d in their original order) for each distinct d, ascending."""
+    def _groups(self, index: np.ndarray) -> tuple[np.ndarray, list[int], list[int]]:
+        """The positions grouped by distribution: (order, the distinct d ascending, the size of
+        each group); order lists the positions of the first d in their original order, then the
+        second's, and so on."""
         key = index.astype(np.uint16) if len(self._models) <= 1 << 16 else index  # 16-bit keys: radix sort
         order = np.argsort(key, kind="stable")
         sorted_idx = index[order]
-        bounds = np.flatnonzero(sorted_idx[1:] != sorted_idx[:-1]) + 1
-        starts = [0] + bounds.tolist()
-        ends = bounds.tolist() + [len(order)]
-        for s, e in zip(starts, ends):
-            yield int(sorted_idx[s]), order[s:e]
+        starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
+        sizes = np.diff(np.r_[starts, len(order)])
+        return order, sorted_idx[starts].tolist(), sizes.tolist()
 
     def encode(self, enc: Encoder, index: np.ndarray, values: np.ndarray) -> None:
         index = np.asarray(index, dtype=np.int64).ravel()
@@ -158,8 +166,12 @@ class TableCoder(EscapeCoder):
             return
         t = self.tables
         sym, amount = split_escapes(values, t.offsets[index].astype(np.int64), t.lengths[index].astype(np.int64))
-        for d, members in self._groups(index):
-            enc.encode(sym[members], self._models[d])
+        order, ds, sizes = self._groups(index)
+        grouped = sym[order]
+        start = 0
+        for d, size in zip(ds, sizes):
+            enc.encode(grouped[start : start + size], self._models[d])
+            start += size
         if amount.size:
             self.encode_escapes(enc, amount)
 
@@ -169,7 +181,7 @@ class TableCoder(EscapeCoder):
         if index.size == 0:
             return sym
         t = self.tables
-        for d, members in self._groups(index):  # table symbols, one call per distribution
-            sym[members] = dec.decode(self._models[d], len(members))
+        order, ds, sizes = self._groups(index)  # table symbols, one call per distribution
+        sym[order] = np.concatenate(dec.decode_runs([self._models[d] for d in ds], sizes))
         length = t.lengths[index].astype(np.int64)
         return join_escapes(sym, t.offsets[index].astype(np.int64), length, self.decode_escapes(dec, int((sym == length).sum())))
