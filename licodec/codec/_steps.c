@@ -20,7 +20,7 @@
 
 /* Loops the compiler also builds for AVX-512 (x86-64-v4) and AVX2 (x86-64-v3), the best
  * the CPU has chosen when the library loads. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 11
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && __GNUC__ >= 11  /* ifunc: glibc */
 #define LC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define LC_CLONES
