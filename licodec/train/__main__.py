@@ -44,7 +44,7 @@ def build_parser(prog: str = "licodec train") -> argparse.ArgumentParser:
     ap.add_argument("--steps", type=int, help=f"total steps to reach (default {d.steps})")
     ap.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
     ap.add_argument("--aux-lr", dest="aux_lr", type=float, help=f"learning rate of the quantile (aux) loss (default {d.aux_lr})")
-    ap.add_argument("--warmup", type=int, help=f"linear warm-up steps (default {d.warmup})")
+    ap.add_argument("--warmup", type=int, help=f"linear warm-up steps from the optimizer's first step (a new run's, or --init's; default {d.warmup})")
     ap.add_argument("--milestones", type=_ints, help="steps at which the learning rate drops 10x")
     ap.add_argument("--time-limit", dest="time_limit", type=float, metavar="SECONDS",
                     help="train this many seconds (from the start of the process's trainer, data caching and compilation included), then checkpoint and stop")

@@ -29,7 +29,7 @@ class TrainConfig:
     steps: int = 1_000_000
     lr: float = 1e-4
     aux_lr: float = 1e-3
-    warmup: int = 500
+    warmup: int = 500  # linear warm-up steps, counted from the step at which the optimizer starts (0, or --init's step count)
     milestones: list[int] = field(default_factory=list)  # lr × 0.1 at each of these steps
     time_limit: float = 0.0  # seconds this process trains (from the trainer's start, setup included), then checkpoints and stops; 0: none
     anneal_seconds: float = 0.0  # the last this many seconds of time_limit at a tenth of the learning rate (a milestone set when it starts)

@@ -144,6 +144,10 @@ class Trainer:
         torch.manual_seed(cfg.seed * 1000 + self.rank + 1)
 
         self.step = 0
+        # the step at which the optimizer's moments started (0, a warm start's step count, or a
+        # checkpoint's): the warm-up counts from it, since Adam's first steps are sign steps
+        # of the full rate in every parameter, whatever the step count says
+        self.opt_start = 0
         self.wall = 0.0
         self.pixels = 0
         self.history: list[dict] = []  # per-session records: device, steps, wall time
@@ -191,7 +195,7 @@ class Trainer:
             raise ValueError(f"--init {path}: model {model.config} differs from the run's {self.model.config}")
         self.model.load_state_dict(model.state_dict())
         training = card.get("training", {})
-        self.step = int(training.get("steps", 0))
+        self.step = self.opt_start = int(training.get("steps", 0))
         self.pixels = int(training.get("pixels_seen", 0))
         self.wall = float(training.get("wall_time_s", 0.0))
         self.history = list(training.get("sessions", []))
@@ -202,7 +206,7 @@ class Trainer:
     # -- schedule -----------------------------------------------------------------
     def lr_at(self, step: int) -> float:
         cfg = self.cfg
-        warm = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup > 0 else 1.0
+        warm = min(1.0, (step - self.opt_start + 1) / cfg.warmup) if cfg.warmup > 0 else 1.0
         return cfg.lr * warm * 0.1 ** sum(step >= m for m in cfg.milestones)
 
     # -- one step -----------------------------------------------------------------
@@ -326,6 +330,7 @@ class Trainer:
             "opt": self.opt.state_dict(),
             "aux_opt": self.aux_opt.state_dict() if self.aux_opt is not None else None,
             "step": self.step,
+            "opt_start": self.opt_start,
             "wall": self.wall,
             "pixels": self.pixels,
             "world": self.world,
@@ -376,6 +381,7 @@ class Trainer:
         for opt in (self.opt, self.aux_opt):
             _moments_like_parameters(opt)
         self.step = int(st["step"])
+        self.opt_start = int(st.get("opt_start", 0))  # checkpoints before it: warm-ups long over
         self.wall = float(st["wall"])
         self.pixels = int(st["pixels"])
         self.sampler.set_state(json.loads(st["sampler"]))

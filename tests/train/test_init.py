@@ -1,4 +1,6 @@
 """--init: a new run starts from an exported model file (weights and history)."""
+import csv
+
 import pytest
 import torch
 
@@ -20,6 +22,25 @@ def test_warm_start_from_export(tmp_path, image_dir):
         assert torch.equal(a, b), name
     second.run()
     assert second.step == 9 and len(second.history) == len(first.history) + 1
+
+
+def test_warm_start_warms_up_from_its_own_first_step(tmp_path, image_dir):
+    """A warm start's optimizer is fresh: its warm-up counts from the step it starts at (the
+    model's step count), not from step 0, and a resumed run keeps counting from there."""
+    first = Trainer(tiny_config(image_dir, tmp_path / "a", steps=6, lr=1e-3, warmup=4))
+    assert first.lr_at(0) == pytest.approx(2.5e-4) and first.lr_at(6) == pytest.approx(1e-3)
+    first.run()
+    model_file = export_run(first, tmp_path / "a" / "model.safetensors")
+
+    second = Trainer(tiny_config(image_dir, tmp_path / "b", steps=8, lr=1e-3, warmup=4, init=str(model_file)))
+    assert second.step == 6
+    assert [second.lr_at(s) for s in (6, 7, 9, 10)] == pytest.approx([2.5e-4, 5e-4, 1e-3, 1e-3])
+    second.run()
+    resumed = Trainer(tiny_config(image_dir, tmp_path / "b", steps=10, lr=1e-3, warmup=4, init=str(model_file)), resume=True)
+    assert resumed.step == 8 and resumed.lr_at(8) == pytest.approx(7.5e-4)
+    resumed.run()
+    with open(tmp_path / "b" / "train.csv") as f:
+        assert [float(r["lr"]) for r in csv.DictReader(f)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3])
 
 
 def test_warm_start_refuses_another_architecture(tmp_path, image_dir):

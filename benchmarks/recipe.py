@@ -1,0 +1,104 @@
+"""Recipe measurements: training runs from the same starting weights, compared at equal steps.
+
+    python benchmarks/recipe.py --start runs/m30k/mbt2018-vr192.safetensors \\
+        "128² × 8=runs/crop-a128x8" "256² × 2=runs/crop-b256x2"
+
+Each run folder's validations (the 12 held-out training photos every run validates on,
+never Kodak; rates from the likelihoods) are compared with the first run's at every step
+that all runs validated: BD-rate and BD-PSNR of each run against the first, for the moving
+average (``val-ema.csv``) and, where logged, the raw weights (``val.csv``). ``--start``
+adds the starting model's own validation (its card's last one, when it was made on the
+same photos), so the table also says what each run gained. Pixels seen and training wall
+time at each step come from the folders' ``train.csv``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+Curve = tuple[list[float], list[float]]
+
+
+def validations(folder: Path, name: str) -> dict[int, Curve]:
+    """{step: (bpp per level, PSNR per level)} of ``folder/name``, empty if it is absent."""
+    from licodec.train.logs import by_step
+
+    path = folder / name
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return by_step(list(csv.DictReader(f)))
+
+
+def progress(folder: Path, step: int) -> tuple[float, float]:
+    """(Gpixel seen, hours of training wall time) at ``step`` (the nearest logged row at or after it)."""
+    with open(folder / "train.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["step"]) >= step]
+    if not rows:
+        return float("nan"), float("nan")
+    return int(rows[0]["pixels"]) / 1e9, float(rows[0]["wall_s"]) / 3600
+
+
+def compare(runs: list[tuple[str, Path]], name: str, start: Curve | None) -> list[str]:
+    """Markdown rows: each run against the first at every common validation step."""
+    from licodec.eval.bdrate import NoOverlap, bd_quality, bd_rate
+
+    curves = [validations(folder, name) for _, folder in runs]
+    common = sorted(set.intersection(*(set(c) for c in curves))) if all(curves) else []
+    lines = []
+    for step in common:
+        base = curves[0][step]
+        for (label, folder), c in zip(runs, curves):
+            bpp, psnr = c[step]
+            cells = []
+            for ref in (base, start):
+                if ref is None:
+                    continue
+                try:
+                    cells.append(f"{bd_rate(ref[0], ref[1], bpp, psnr):+.2f}% / {bd_quality(ref[0], ref[1], bpp, psnr):+.3f} dB")
+                except NoOverlap:
+                    cells.append("no overlap")
+            gpx, hours = progress(folder, step)
+            lines.append(f"| {step:,} | {label} | {gpx:.3f} | {hours:.2f} | " + " | ".join(cells) + f" | {bpp[0]:.4f} / {psnr[0]:.2f} | {bpp[-1]:.4f} / {psnr[-1]:.2f} |")
+    return lines
+
+
+def start_curve(model: str) -> Curve | None:
+    """The model file's last recorded validation (its card), or None."""
+    from licodec.train.logs import by_step, validation_rows
+
+    rows = by_step(validation_rows(model))
+    return rows[max(rows)] if rows else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", metavar="LABEL=DIR", help="run folders; the first is the reference")
+    ap.add_argument("--start", help="the model file all runs started from (its card's last validation)")
+    args = ap.parse_args(argv)
+    runs = []
+    for spec in args.runs:
+        label, sep, folder = spec.partition("=")
+        if not sep or not Path(folder, "train.csv").is_file():
+            raise SystemExit(f"recipe.py: want LABEL=DIR with DIR/train.csv, got {spec!r}")
+        runs.append((label, Path(folder)))
+    start = start_curve(args.start) if args.start else None
+    against = f"vs {runs[0][0]}" + (" | vs the start" if start else "")
+    for name, title in (("val-ema.csv", "moving average"), ("val.csv", "raw weights")):
+        lines = compare(runs, name, start)
+        if not lines:
+            continue
+        print(f"\n{title} ({name}): BD-rate / BD-PSNR, 12 held-out photos\n")
+        print(f"| step | run | Gpixel | hours | {against} | q1 bpp / dB | q8 bpp / dB |")
+        print("|---|---|---|---|---|" + ("---|" if start else "") + "---|---|")
+        print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
