@@ -1,15 +1,17 @@
 """Recipe measurements: training runs from the same starting weights, compared at equal steps.
 
-    python benchmarks/recipe.py --start runs/m30k/mbt2018-vr192.safetensors \\
-        "128² × 8=runs/crop-a128x8" "256² × 2=runs/crop-b256x2"
+    python benchmarks/recipe.py --start runs/crop-start/val-ema.csv \\
+        "128² × 8=runs/crop-w128x8" "256² × 2=runs/crop-w256x2"
 
 Each run folder's validations (the 12 held-out training photos every run validates on,
 never Kodak; rates from the likelihoods) are compared with the first run's at every step
 that all runs validated: BD-rate and BD-PSNR of each run against the first, for the moving
 average (``val-ema.csv``) and, where logged, the raw weights (``val.csv``). ``--start``
-adds the starting model's own validation (its card's last one, when it was made on the
-same photos), so the table also says what each run gained. Pixels seen and training wall
-time at each step come from the folders' ``train.csv``.
+adds the starting weights' own validation on the same photos, so the table also says what
+each run gained: a one-step run from them with ``--val-every 1`` logs it (its moving average
+is still the starting weights), or a model file's card holds its last one. Pixels seen at
+each step come from the folders' ``train.csv``. Equal steps, not equal wall time: runs that
+share the machine still compare fairly.
 """
 from __future__ import annotations
 
@@ -35,13 +37,11 @@ def validations(folder: Path, name: str) -> dict[int, Curve]:
         return by_step(list(csv.DictReader(f)))
 
 
-def progress(folder: Path, step: int) -> tuple[float, float]:
-    """(Gpixel seen, hours of training wall time) at ``step`` (the nearest logged row at or after it)."""
+def gpixels(folder: Path, step: int) -> float:
+    """Gpixel seen at ``step`` (the first logged row at or after it), from ``train.csv``."""
     with open(folder / "train.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if int(r["step"]) >= step]
-    if not rows:
-        return float("nan"), float("nan")
-    return int(rows[0]["pixels"]) / 1e9, float(rows[0]["wall_s"]) / 3600
+    return int(rows[0]["pixels"]) / 1e9 if rows else float("nan")
 
 
 def compare(runs: list[tuple[str, Path]], name: str, start: Curve | None) -> list[str]:
@@ -63,23 +63,28 @@ def compare(runs: list[tuple[str, Path]], name: str, start: Curve | None) -> lis
                     cells.append(f"{bd_rate(ref[0], ref[1], bpp, psnr):+.2f}% / {bd_quality(ref[0], ref[1], bpp, psnr):+.3f} dB")
                 except NoOverlap:
                     cells.append("no overlap")
-            gpx, hours = progress(folder, step)
-            lines.append(f"| {step:,} | {label} | {gpx:.3f} | {hours:.2f} | " + " | ".join(cells) + f" | {bpp[0]:.4f} / {psnr[0]:.2f} | {bpp[-1]:.4f} / {psnr[-1]:.2f} |")
+            lines.append(f"| {step:,} | {label} | {gpixels(folder, step):.3f} | " + " | ".join(cells) + f" | {bpp[0]:.4f} / {psnr[0]:.2f} | {bpp[-1]:.4f} / {psnr[-1]:.2f} |")
     return lines
 
 
-def start_curve(model: str) -> Curve | None:
-    """The model file's last recorded validation (its card), or None."""
+def start_curve(source: str) -> Curve | None:
+    """The starting weights' validation: a CSV log's first step (e.g. the ``val-ema.csv`` of a
+    one-step run from them: the average is still the starting weights), or a model file's last
+    recorded validation (its card); None if there is none."""
     from licodec.train.logs import by_step, validation_rows
 
-    rows = by_step(validation_rows(model))
+    if source.endswith(".csv"):
+        with open(source, newline="") as f:
+            rows = by_step(list(csv.DictReader(f)))
+        return rows[min(rows)] if rows else None
+    rows = by_step(validation_rows(source))
     return rows[max(rows)] if rows else None
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", metavar="LABEL=DIR", help="run folders; the first is the reference")
-    ap.add_argument("--start", help="the model file all runs started from (its card's last validation)")
+    ap.add_argument("--start", help="the starting weights' validation: a CSV log (its first step) or a model file (its card's last)")
     args = ap.parse_args(argv)
     runs = []
     for spec in args.runs:
@@ -94,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         if not lines:
             continue
         print(f"\n{title} ({name}): BD-rate / BD-PSNR, 12 held-out photos\n")
-        print(f"| step | run | Gpixel | hours | {against} | q1 bpp / dB | q8 bpp / dB |")
-        print("|---|---|---|---|---|" + ("---|" if start else "") + "---|---|")
+        print(f"| step | run | Gpixel | {against} | q1 bpp / dB | q8 bpp / dB |")
+        print("|---|---|---|---|" + ("---|" if start else "") + "---|---|")
         print("\n".join(lines))
     return 0
 
