@@ -28,13 +28,9 @@ Curve = tuple[list[float], list[float]]
 
 def validations(folder: Path, name: str) -> dict[int, Curve]:
     """{step: (bpp per level, PSNR per level)} of ``folder/name``, empty if it is absent."""
-    from licodec.train.logs import by_step
+    from licodec.train.logs import by_step, validation_rows
 
-    path = folder / name
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as f:
-        return by_step(list(csv.DictReader(f)))
+    return by_step(validation_rows(folder / name)) if (folder / name).is_file() else {}
 
 
 def gpixels(folder: Path, step: int) -> float:
@@ -73,12 +69,10 @@ def start_curve(source: str) -> Curve | None:
     recorded validation (its card); None if there is none."""
     from licodec.train.logs import by_step, validation_rows
 
-    if source.endswith(".csv"):
-        with open(source, newline="") as f:
-            rows = by_step(list(csv.DictReader(f)))
-        return rows[min(rows)] if rows else None
     rows = by_step(validation_rows(source))
-    return rows[max(rows)] if rows else None
+    if not rows:
+        return None
+    return rows[min(rows) if source.endswith(".csv") else max(rows)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = compare(runs, name, start)
         if not lines:
             continue
-        print(f"\n{title} ({name}): BD-rate / BD-PSNR, 12 held-out photos\n")
+        print(f"\n{title} ({name}): BD-rate / BD-PSNR on the held-out photos\n")
         print(f"| step | run | Gpixel | {against} | q1 bpp / dB | q8 bpp / dB |")
         print("|---|---|---|---|" + ("---|" if start else "") + "---|---|")
         print("\n".join(lines))

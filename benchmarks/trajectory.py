@@ -118,11 +118,7 @@ def run_validation(run: Path) -> dict[int, tuple[int, list[float], list[float]]]
     folder = run.parent if run.suffix == ".csv" else run
     with open(folder / "train.csv") as f:
         steps, pixels = np.array([(int(r["step"]), int(r["pixels"])) for r in csv.DictReader(f)]).T
-    if run.suffix == ".csv":
-        with open(run, newline="") as f:
-            rows = list(csv.DictReader(f))
-    else:
-        rows = validation_rows(run)
+    rows = validation_rows(run)
     return {step: (int(np.interp(step, steps, pixels)), bpp, psnr) for step, (bpp, psnr) in by_step(rows).items()}
 
 

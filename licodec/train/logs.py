@@ -15,12 +15,14 @@ from ..files import atomic_write
 
 
 def validation_rows(source: str | Path) -> list[dict]:
-    """The validation rows of a run folder (``val.csv``), a model file or an installed model's name.
+    """The validation rows of a run folder (``val.csv``), a log file (``.csv``, e.g. a run's
+    ``val-ema.csv``), a model file or an installed model's name.
 
     Raises FileNotFoundError when ``source`` is none of them.
     """
-    if (Path(source) / "val.csv").is_file():
-        with open(Path(source) / "val.csv", newline="") as f:
+    log = Path(source) if Path(source).suffix == ".csv" else Path(source) / "val.csv"
+    if log.is_file():
+        with open(log, newline="") as f:
             return list(csv.DictReader(f))
     from ..codec import zoo
     from ..models.io import read_card

@@ -12,6 +12,15 @@ def test_run_folder_rows_grouped_by_step_in_level_order(tmp_path):
     assert by_step(rows) == {500: ([0.4, 0.8], [27.0, 30.0]), 1000: ([0.35, 0.7], [27.5, 30.5])}
 
 
+def test_a_log_file_of_its_own(tmp_path):
+    """A run's other log (the moving average's val-ema.csv) read by its path."""
+    (tmp_path / "val.csv").write_text("step,level,lambda,bpp,psnr\n500,0,0.01,0.4,27.0\n")
+    (tmp_path / "val-ema.csv").write_text("step,level,lambda,bpp,psnr\n500,0,0.01,0.39,27.1\n")
+    assert by_step(validation_rows(tmp_path / "val-ema.csv")) == {500: ([0.39], [27.1])}
+    with pytest.raises(FileNotFoundError):
+        validation_rows(tmp_path / "missing.csv")
+
+
 def test_fixed_lambda_rows_have_an_empty_level():
     rows = [{"step": 10, "level": "", "bpp": "0.5", "psnr": "29"}, {"step": 20, "level": None, "bpp": 0.4, "psnr": 30}]
     assert by_step(rows) == {10: ([0.5], [29.0]), 20: ([0.4], [30.0])}
