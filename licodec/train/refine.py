@@ -177,16 +177,18 @@ def level_rates(model: CompressionModel, latents: Tensor, count: int = 16) -> Te
 
 
 def refine(model: CompressionModel, latents: Tensor, steps: int, *, lr: float = 3e-5, batch: int = 8, seed: int = 0,
-           parts: tuple[str, ...] = PARTS, coder: bool = False, relative: bool = False, log=None) -> None:
+           parts: tuple[str, ...] = PARTS, coder: bool = False, relative: bool = False, warmup: int = 0, log=None) -> None:
     """Fit ``parts`` of ``model`` (in place) to the coded rate of ``latents`` (from
     :func:`crop_latents`) at random trained levels; everything else stays as it is.
     ``coder``: with the coder's int8 weights and input grids (:func:`coder_arithmetic`).
     ``relative``: each crop's rate divided by its level's rate before refinement
     (:func:`level_rates`), so every level weighs the same in relative terms, as in a
-    BD-rate (by default the bits add up and the high rates dominate)."""
+    BD-rate (by default the bits add up and the high rates dominate). ``warmup``: the
+    learning rate rises linearly over the first ``warmup`` steps (Adam's first steps,
+    with its second-moment estimate from one batch, are the largest otherwise)."""
     if coder:
         with coder_arithmetic(model):
-            return refine(model, latents, steps, lr=lr, batch=batch, seed=seed, parts=parts, relative=relative, log=log)
+            return refine(model, latents, steps, lr=lr, batch=batch, seed=seed, parts=parts, relative=relative, warmup=warmup, log=log)
     norm = level_rates(model, latents) if relative else None
     model.train().requires_grad_(False)
     hooks = []
@@ -213,6 +215,8 @@ def refine(model: CompressionModel, latents: Tensor, steps: int, *, lr: float = 
         loss = (bits / norm[level] if norm is not None else bits).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, step / warmup) if warmup > 0 else lr
         opt.step()
         if log is not None:
             log(step, float(loss.detach()))
@@ -231,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop", type=int, default=384)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--warmup", type=int, default=0, help="steps over which the learning rate rises linearly to --lr (default 0: none)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="where to refine: cpu or cuda (the crops' latents stay in CPU memory)")
@@ -296,14 +301,14 @@ def main(argv: list[str] | None = None) -> int:
 
     parts = PARTS if args.parts == "all" else ("sigma",)
     refine(model, latents, args.steps, lr=args.lr, batch=args.batch, seed=args.seed, parts=parts, coder=args.coder_arithmetic,
-           relative=args.relative, log=log)
+           relative=args.relative, warmup=args.warmup, log=log)
     after = {q: coded_bpp(model, held, q, coder=args.coder_arithmetic) for q in levels}
     seen_after = {q: coded_bpp(model, seen, q, coder=args.coder_arithmetic) for q in levels}
     for q in levels:
         print(f"level {q:g}: coded-rate estimate, held-out photos {before[q]:.5f} -> {after[q]:.5f} bpp ({100 * (after[q] / before[q] - 1):+.2f}%), "
               f"{len(seen)} of the crops {seen_before[q]:.5f} -> {seen_after[q]:.5f} ({100 * (seen_after[q] / seen_before[q] - 1):+.2f}%)")
     card = {k: v for k, v in card.items() if k != "kodak"}
-    card["entropy_refinement"] = {"parts": list(parts), "crops": len(latents), "crop": args.crop, "steps": args.steps, "lr": args.lr,
+    card["entropy_refinement"] = {"parts": list(parts), "crops": len(latents), "crop": args.crop, "steps": args.steps, "lr": args.lr, "warmup": args.warmup,
                                   "batch": args.batch, "coder_arithmetic": args.coder_arithmetic, "relative": args.relative, "heldout_coded_bpp": {f"{q:g}": [round(before[q], 5), round(after[q], 5)] for q in levels}}
     out = write_model_file(model.eval().cpu(), args.out, card, half=True, fit_tails=True)
     print(f"wrote {out}")

@@ -66,6 +66,22 @@ def test_refining_the_scales_leaves_every_mean():
     assert not any(p._backward_hooks for p in model.parameters())  # the hooks are gone
 
 
+def test_refine_warms_up_from_a_fraction_of_the_rate():
+    """With warmup=W, Adam's first step (|update| = lr per weight) is lr / W; later steps the full lr."""
+    torch.manual_seed(1)
+    latents = (torch.randn(6, 16, 4, 4) * 4).half()
+
+    def moves(warmup: int, steps: int) -> float:
+        model = _model()
+        w0 = {k: v.clone() for k, v in model.prior.entropy_parameters.state_dict().items()}
+        R.refine(model, latents, steps, lr=1e-3, batch=4, warmup=warmup)
+        return max(float((w0[k] - v).abs().max()) for k, v in model.prior.entropy_parameters.state_dict().items())
+
+    assert moves(0, 1) == pytest.approx(1e-3, rel=0.01)
+    assert moves(10, 1) == pytest.approx(1e-4, rel=0.01)
+    assert moves(10, 3) == pytest.approx(6e-4, rel=0.05)  # 0.1 + 0.2 + 0.3 of lr, where a weight's gradient keeps its sign
+
+
 def test_level_rates_are_each_levels_coded_rate():
     model = _model()
     latents = (torch.randn(5, 16, 4, 4) * 4).half()
@@ -127,7 +143,7 @@ def test_refine_cli_writes_a_model_that_codes(tmp_path):
         Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(data / f"p{i}.png")
     out = tmp_path / "r.safetensors"
     assert R.main(["--init", str(src), "--data", str(data), "--out", str(out), "--holdout", "1", "--crops", "3", "--crop", "64",
-                   "--steps", "2", "--batch", "2", "--relative", "--cache-dir", str(tmp_path / "cache")]) == 0
+                   "--steps", "2", "--batch", "2", "--relative", "--warmup", "2", "--cache-dir", str(tmp_path / "cache")]) == 0
     cache = list((tmp_path / "cache").iterdir())
     assert len(cache) == 1 and cache[0].suffix == ".safetensors"  # the crops' latents, for the next run
     stamp = cache[0].stat().st_mtime_ns
@@ -136,5 +152,6 @@ def test_refine_cli_writes_a_model_that_codes(tmp_path):
     assert list((tmp_path / "cache").iterdir()) == cache and cache[0].stat().st_mtime_ns == stamp  # read, not made again
     _, _, card = load_model(out)
     assert card["storage"] == "float16" and card["entropy_refinement"]["steps"] == 2 and card["entropy_refinement"]["relative"]
+    assert card["entropy_refinement"]["warmup"] == 2
     img = (rng.random((32, 48, 3)) * 255).astype(np.uint8)
     assert decompress(compress(img, 1, model=out), model=out, as_array=True).shape == img.shape
