@@ -5,8 +5,10 @@
 The photos are training-set images that ``licodec train`` sets aside (``split_holdout``,
 24 by default; training validates on the first 12, so this takes images 13-18 unless told
 otherwise), center-cropped to 768x512 like a Kodak image. For each model and quality:
-bpp of the whole .lic files and the mean RGB PSNR of the decoded images. This is the
-check behind replacing a shipped model: Kodak stays for reporting only.
+bpp of the whole .lic files and the mean RGB PSNR of the decoded images; with four
+qualities or more, each model after the first also gets its BD-rate and BD-PSNR against
+the first (from the unrounded figures). This is the check behind replacing a shipped
+model: Kodak stays for reporting only.
 """
 from __future__ import annotations
 
@@ -35,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qualities", default="1,4,8")
     args = ap.parse_args(argv)
 
-    import licodec
     from licodec.codec.api import resolve_model
     from licodec.codec.image import read_image
+    from licodec.eval.bdrate import bd_quality, bd_rate
     from licodec.train.data import list_images, split_holdout
 
     a, b = (int(v) for v in args.images.split(":"))
@@ -46,24 +48,38 @@ def main(argv: list[str] | None = None) -> int:
     imgs = [center_crop(read_image(f)[0], w, h) for f in files]
     quals = [float(q) for q in args.qualities.split(",")]
     print(f"{len(imgs)} held-out photos of {args.data} ({args.images} of {args.holdout}), {args.crop} center crops")
-    print("| model | " + " | ".join(f"q{q:g} bpp | q{q:g} PSNR (dB)" for q in quals) + " |")
-    print("|---|" + "---|---|" * len(quals))
+    bd = len(quals) >= 4 and len(args.models) > 1
+    print("| model | " + " | ".join(f"q{q:g} bpp | q{q:g} PSNR (dB)" for q in quals) + (" | BD-rate vs the first | BD-PSNR |" if bd else " |"))
+    print("|---|" + "---|---|" * len(quals) + ("---|---|" if bd else ""))
+    first = None
     for spec in args.models:
-        codec = resolve_model(spec)
-        cells = []
-        for q in quals:
-            bits = pixels = 0
-            psnr = []
-            for im in imgs:
-                data = licodec.compress(im, quality=q, model=codec)
-                rec = licodec.decompress(data, model=codec, as_array=True)
-                bits += 8 * len(data)
-                pixels += im.shape[0] * im.shape[1]
-                mse = np.mean((rec.astype(np.float64) - im.astype(np.float64)) ** 2)
-                psnr.append(10 * np.log10(255.0 ** 2 / mse))
-            cells += [f"{bits / pixels:.4f}", f"{np.mean(psnr):.2f}"]
+        bpp, psnr = measure(resolve_model(spec), imgs, quals)
+        cells = [f"{v:{f}}" for pair in zip(bpp, psnr) for v, f in zip(pair, (".4f", ".2f"))]
+        if bd:
+            cells += ["", ""] if first is None else [f"{bd_rate(*first, bpp, psnr):+.2f}%", f"{bd_quality(*first, bpp, psnr):+.3f} dB"]
+        first = first or (bpp, psnr)
         print(f"| {spec} | " + " | ".join(cells) + " |", flush=True)
     return 0
+
+
+def measure(codec, imgs: list[np.ndarray], quals: list[float]) -> tuple[list[float], list[float]]:
+    """Bits per pixel of the whole files and mean RGB PSNR (dB) of the images, per quality."""
+    import licodec
+
+    bpp, psnr = [], []
+    for q in quals:
+        bits = pixels = 0
+        db = []
+        for im in imgs:
+            data = licodec.compress(im, quality=q, model=codec)
+            rec = licodec.decompress(data, model=codec, as_array=True)
+            bits += 8 * len(data)
+            pixels += im.shape[0] * im.shape[1]
+            mse = np.mean((rec.astype(np.float64) - im.astype(np.float64)) ** 2)
+            db.append(10 * np.log10(255.0 ** 2 / mse))
+        bpp.append(bits / pixels)
+        psnr.append(float(np.mean(db)))
+    return bpp, psnr
 
 
 if __name__ == "__main__":
