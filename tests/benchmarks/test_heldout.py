@@ -43,16 +43,20 @@ def test_each_model_after_the_first_gets_its_bd_rate_against_it(heldout, tmp_pat
     import licodec.codec.api as api
 
     monkeypatch.setattr(api, "resolve_model", lambda spec: spec)
-    shift = {"a": 0.0, "same": 0.0, "better": 0.3}
+    shift = {"a": 0.0, "same": 0.0, "better": 0.3, "b": 0.3}
     monkeypatch.setattr(heldout, "measure", lambda codec, imgs, quals: (BPP[: len(quals)], [25.0 + 6 * i + shift[codec] for i in range(len(quals))]))
     argv = ["--data", str(_photos(tmp_path / "photos")), "--holdout", "4", "--images", "0:2", "--crop", "64x64"]
     assert heldout.main(argv + ["--qualities", "1,2,3,4", "a", "same", "better"]) == 0
-    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| ")]
+    out = capsys.readouterr().out
+    assert "note: the files name their models 'a', 'same', 'better'" in out  # headers of different sizes
+    rows = [r for r in out.splitlines() if r.startswith("| ")]
     assert rows[0].endswith("| BD-rate vs the first | BD-PSNR |")
     first, same, better = (r.split(" | ") for r in rows[1:])
     assert first[-2:] == ["", " |"] and same[-2:] == ["+0.00%", "+0.000 dB |"]
     assert better[-2:] == [f"{100 * (2 ** -0.05 - 1):+.2f}%", "+0.300 dB |"]
     assert better[1:3] == ["0.2000", "25.30"]
-    assert heldout.main(argv + ["--qualities", "1,4", "a", "better"]) == 0  # too few points for a BD-rate: no column
-    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| ")]
+    assert heldout.main(argv + ["--qualities", "1,4", "a", "b"]) == 0  # too few points for a BD-rate: no column
+    out = capsys.readouterr().out
+    assert "note:" not in out  # names of one length
+    rows = [r for r in out.splitlines() if r.startswith("| ")]
     assert "BD" not in rows[0] and len(rows[2].split(" | ")) == 1 + 4
