@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     first, names = None, {}
     for spec in args.models:
         codec = resolve_model(spec)
-        names[spec] = getattr(codec, "name", str(spec))
+        names[spec] = codec.name
         bpp, psnr = measure(codec, imgs, quals)
         cells = [f"{v:{f}}" for pair in zip(bpp, psnr) for v, f in zip(pair, (".4f", ".2f"))]
         if bd:
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 def measure(codec, imgs: list[np.ndarray], quals: list[float]) -> tuple[list[float], list[float]]:
     """Bits per pixel of the whole files and mean RGB PSNR (dB) of the images, per quality."""
     import licodec
+    from licodec.metrics import psnr_from_mse
 
     bpp, psnr = [], []
     for q in quals:
@@ -85,8 +86,7 @@ def measure(codec, imgs: list[np.ndarray], quals: list[float]) -> tuple[list[flo
             rec = licodec.decompress(data, model=codec, as_array=True)
             bits += 8 * len(data)
             pixels += im.shape[0] * im.shape[1]
-            mse = np.mean((rec.astype(np.float64) - im.astype(np.float64)) ** 2)
-            db.append(10 * np.log10(255.0 ** 2 / mse))
+            db.append(psnr_from_mse(float(np.mean((rec.astype(np.float64) - im.astype(np.float64)) ** 2)), 255.0))
         bpp.append(bits / pixels)
         psnr.append(float(np.mean(db)))
     return bpp, psnr

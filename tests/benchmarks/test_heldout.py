@@ -1,4 +1,6 @@
 """benchmarks/heldout.py: real files of held-out photos, each model's BD-rate against the first."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -42,9 +44,9 @@ def test_each_model_after_the_first_gets_its_bd_rate_against_it(heldout, tmp_pat
     """Three models whose curves are 6 dB a doubling, the third 0.3 dB above: BD-PSNR +0.3 dB, BD-rate -(1 - 2^-0.05)."""
     import licodec.codec.api as api
 
-    monkeypatch.setattr(api, "resolve_model", lambda spec: spec)
+    monkeypatch.setattr(api, "resolve_model", lambda spec: SimpleNamespace(name=spec))
     shift = {"a": 0.0, "same": 0.0, "better": 0.3, "b": 0.3}
-    monkeypatch.setattr(heldout, "measure", lambda codec, imgs, quals: (BPP[: len(quals)], [25.0 + 6 * i + shift[codec] for i in range(len(quals))]))
+    monkeypatch.setattr(heldout, "measure", lambda codec, imgs, quals: (BPP[: len(quals)], [25.0 + 6 * i + shift[codec.name] for i in range(len(quals))]))
     argv = ["--data", str(_photos(tmp_path / "photos")), "--holdout", "4", "--images", "0:2", "--crop", "64x64"]
     assert heldout.main(argv + ["--qualities", "1,2,3,4", "a", "same", "better"]) == 0
     out = capsys.readouterr().out
