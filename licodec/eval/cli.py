@@ -8,6 +8,7 @@ They are meant to be wired into ``licodec`` as sub-commands ``eval``, ``bench-cl
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -318,6 +319,10 @@ def _eval_parser(prog: str = "licodec eval") -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
                    help="arithmetic of licodec's transforms (default auto, or $LICODEC_PRECISION; recorded in the JSON)")
+    p.add_argument("--effort", type=int, default=0, metavar="E",
+                   help="encoder effort 0..8 (default 0), as licodec compress --effort: each file is coded after a search "
+                        "of its latents (much slower); recorded in the JSON, and the default name gains -effortE")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where an --effort search runs (default cpu)")
     r = p.add_argument_group("report (--report): classical sweep, plots, visual sheet, BD-rate tables")
     r.add_argument("--report", action="store_true", help="also run/reuse the classical sweep and write plots, sheet and BD tables")
     r.add_argument("--codecs", action="append", help="classical codecs (default: all available)")
@@ -364,6 +369,9 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         if family and not args.name:
             raise UsageError("several models make one curve: name it with --name")
         name = args.name or (Path(str(args.model)).stem if args.model else (default_name() or "licodec"))
+        if not args.name and args.effort:
+            name += f"-effort{args.effort}"
+        coding = {"effort": args.effort, "device": args.device}  # checked by evaluate before any image is coded
         crop = _parse_crop(args.crop)
         if args.report:  # validate before the long run
             codecs = _check_codecs(_parse_list(args.codecs))
@@ -374,9 +382,11 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         try:
             with use_precision(args.precision):
                 if family:
-                    doc = evaluate_family(images, family, name=name, progress=not args.no_progress, dataset=str(Path(args.dataset)))
+                    doc = evaluate_family(images, family, name=name, progress=not args.no_progress, dataset=str(Path(args.dataset)),
+                                          **coding)
                 else:
-                    doc = evaluate(images, quals, args.model, name=name, progress=not args.no_progress, dataset=str(Path(args.dataset)))
+                    doc = evaluate(images, quals, args.model, name=name, progress=not args.no_progress, dataset=str(Path(args.dataset)),
+                                   **coding)
         except (ValueError, LookupError, OSError) as e:
             # e.g. an unknown model, a quality the model does not have, an unreadable image
             raise UsageError(str(e)) from None
@@ -429,6 +439,8 @@ def _eval_report(args, doc, path, images, codecs, workers, refs, crop, quals) ->
             if r["image"] == sheet_img.name:
                 pts[cname] = r["points"]
     compress, decompress = default_codec_fns(args.model)
+    if args.effort:  # the sheet's file coded as the curve's were
+        compress = functools.partial(compress, effort=args.effort, device=args.device)
     written.append(_make_sheet(str(sheet_img), args.sheet_bpp, list(res), out / f"sheet-{sheet_img.stem}.png", crop,
                                model=args.model, qualities=quals, model_label=name, per_image_points=pts,
                                compress=compress, decompress=decompress))

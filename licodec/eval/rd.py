@@ -19,6 +19,7 @@ next to CompressAI's own result files.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -126,12 +127,16 @@ def evaluate(
     progress: bool = True,
     dataset: str = "",
     log: Callable[[str], None] | None = None,
+    effort: int = 0,
+    device: str = "cpu",
 ) -> dict:
     """Code every image at every quality; return the result document (see the module doc).
 
     ``compress(rgb_uint8_hwc, quality=q, model=model) -> bytes`` and ``decompress(bytes) ->
     rgb_uint8_hwc`` default to :mod:`licodec.codec.api`. ``warmup`` codes the first image once
     before timing, so model loading and first-call set-up stay out of the reported times.
+    ``effort`` (0..8) and ``device``: licodec's encoder search (:mod:`licodec.codec.effort`),
+    recorded in the document; they apply to licodec's own coding only.
     """
     if not images:
         raise ValueError("no images to evaluate")
@@ -141,9 +146,12 @@ def evaluate(
     if compress is None or decompress is None:
         c, d = default_codec_fns(model)
         compress, decompress = compress or c, decompress or d
+    from licodec.codec import api  # noqa: PLC0415
+
+    if (effort or device != "cpu") and compress is not api.compress:
+        raise ValueError("effort and device are settings of licodec's own encoder, not of a given compress function")
     weights = precision = None
     model_str = str(model) if model is not None else "default"  # what was asked for, before it is resolved
-    from licodec.codec import api  # noqa: PLC0415
 
     if compress is api.compress:  # licodec's own coding: record which weights were measured
         codec = api.resolve_model(model)
@@ -155,6 +163,12 @@ def evaluate(
             model_str = codec.name  # the default model, by its name
         model = codec  # resolved once: every image below codes with this codec
         decompress = given_decompress or default_codec_fns(codec)[1]
+        if effort or device != "cpu":
+            from licodec.codec.effort import check_device, iterations  # noqa: PLC0415
+
+            iterations(effort)  # an effort out of range, or a device not here, fails before any work
+            check_device(device)
+            compress = functools.partial(api.compress, effort=effort, device=device)
     paths = [Path(p) for p in images]
     per_image: dict[str, list[dict]] = {}
     bar = None
@@ -184,11 +198,12 @@ def evaluate(
     label = name or Path(model_str).stem
     return {
         "name": label,
-        "description": f"licodec {model_str}: real coding (whole .lic file), 8-bit RGB output",
+        "description": f"licodec {model_str}{f' at effort {effort}' if effort else ''}: real coding (whole .lic file), 8-bit RGB output",
         "model": model_str,
         "dataset": dataset,
         **({"weights_sha256": weights} if weights else {}),
         **({"precision": precision} if precision else {}),
+        **({"effort": effort, "device": device} if effort else {}),
         "n_images": len(paths),
         "qualities": list(qualities),
         "host": {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count()},
@@ -220,6 +235,7 @@ def evaluate_family(images: Sequence[str | os.PathLike], models: Sequence[Any], 
         "models": [{"quality": k, "model": d["model"], **({"weights_sha256": d["weights_sha256"]} if "weights_sha256" in d else {})}
                    for k, d in enumerate(docs, 1)],
         **({"precision": first["precision"]} if "precision" in first else {}),
+        **({key: first[key] for key in ("effort", "device")} if "effort" in first else {}),
         "qualities": qualities,
         "wall_time_s": sum(d["wall_time_s"] for d in docs),
         "results": aggregate(per_image, qualities),

@@ -116,3 +116,22 @@ def test_eval_of_several_fixed_rate_models_is_one_curve(tmp_path, image_dir, cap
     assert cli.eval_main([str(image_dir), "--model", ",".join(files), "--name", "x", "--quality", "1"]) == 2
     assert cli.eval_main([str(image_dir), "--model", files[0] + ",mbt2018-vr192", "--name", "x"]) == 2
     assert "variable-rate" in capsys.readouterr().err
+
+
+def test_eval_at_an_effort(tmp_path, image_dir, monkeypatch, capsys):
+    """--effort E: the curve is named NAME-effortE and its JSON records the effort; an effort
+    out of range is one error line before any image is coded."""
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parents[1] / "codec" / "fixtures" / "7a752fd"
+    monkeypatch.setenv("LICODEC_MODEL_PATH", str(fixtures))
+    out = tmp_path / "results"
+    argv = [str(image_dir), "--model", "mbt2018-tiny", "--quality", "1", "--limit", "1", "--out", str(out), "--no-progress"]
+    assert cli.eval_main([*argv, "--effort", "1"]) == 0
+    doc = json.loads((out / "mbt2018-tiny-effort1.json").read_text())
+    assert doc["name"] == "mbt2018-tiny-effort1" and doc["effort"] == 1 and doc["results"]["quality"] == [1]
+    capsys.readouterr()
+    assert cli.eval_main([*argv, "--effort", "9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "effort must be an integer 0..8" in err[0]
+    assert cli.eval_main([*argv, "--effort", "x"]) == 2

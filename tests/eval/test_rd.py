@@ -89,3 +89,32 @@ def test_the_default_model_is_named_in_the_results(image_dir, monkeypatch):
     doc = rd.evaluate(sorted(image_dir.iterdir())[:1], [1], None, progress=False)
     assert doc["model"] == doc["name"] == "mbt2018-tiny"
     assert doc["description"].startswith("licodec mbt2018-tiny: ") and len(doc["weights_sha256"]) == 64
+
+
+def test_effort_codes_through_the_encoder_search(image_dir, monkeypatch):
+    """effort > 0: every file is coded by ``licodec.compress(..., effort=E)``, and the
+    document says so; out-of-range efforts and foreign compress functions are refused."""
+    pytest.importorskip("licodec.codec.api")
+    from licodec.codec import api
+    from licodec.models import registry
+
+    calls = []
+    real = api.compress
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("effort", 0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "compress", spy)
+    model = registry.create("mbt2018", N=16, M=16, lambdas=[0.01, 0.05]).eval()
+    image = sorted(image_dir.iterdir())[0]
+    doc = rd.evaluate([image], [1, 2], model, name="tiny", progress=False, warmup=False, effort=1)
+    assert calls == [1, 1]
+    assert doc["effort"] == 1 and doc["device"] == "cpu" and "at effort 1" in doc["description"]
+    assert doc["per_image"][image.name][1]["bytes"] == len(real(load_rgb(image), quality=2, model=model, effort=1))
+    calls.clear()
+    assert "effort" not in rd.evaluate([image], [2], model, progress=False, warmup=False) and calls == [0]
+    with pytest.raises(ValueError, match="effort"):
+        rd.evaluate([image], [2], model, progress=False, effort=9)
+    with pytest.raises(ValueError, match="licodec's own encoder"):
+        rd.evaluate([image], [2], compress=fakecodec.compress, decompress=fakecodec.decompress, progress=False, effort=1)
