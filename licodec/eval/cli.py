@@ -316,7 +316,7 @@ def _eval_parser(prog: str = "licodec eval") -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="curve name in the JSON and plots (default: from --model)")
     p.add_argument("--out", default="results", help="output folder (default: results)")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar: a line per image on stderr instead")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
                    help="arithmetic of licodec's transforms (default auto, or $LICODEC_PRECISION; recorded in the JSON)")
     p.add_argument("--effort", type=int, default=0, metavar="E",
@@ -371,7 +371,9 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         name = args.name or (Path(str(args.model)).stem if args.model else (default_name() or "licodec"))
         if not args.name and args.effort:
             name += f"-effort{args.effort}"
-        coding = {"effort": args.effort, "device": args.device}  # checked by evaluate before any image is coded
+        opts = {"effort": args.effort, "device": args.device}  # checked by evaluate before any image is coded
+        if args.no_progress:  # a long run in the background still says how far it is
+            opts["log"] = lambda line: print(line, file=sys.stderr, flush=True)
         crop = _parse_crop(args.crop)
         if args.report:  # validate before the long run
             codecs = _check_codecs(_parse_list(args.codecs))
@@ -383,10 +385,10 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
             with use_precision(args.precision):
                 if family:
                     doc = evaluate_family(images, family, name=name, progress=not args.no_progress, dataset=str(Path(args.dataset)),
-                                          **coding)
+                                          **opts)
                 else:
                     doc = evaluate(images, quals, args.model, name=name, progress=not args.no_progress, dataset=str(Path(args.dataset)),
-                                   **coding)
+                                   **opts)
         except (ValueError, LookupError, OSError) as e:
             # e.g. an unknown model, a quality the model does not have, an unreadable image
             raise UsageError(str(e)) from None

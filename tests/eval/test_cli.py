@@ -130,7 +130,7 @@ def test_eval_at_an_effort(tmp_path, image_dir, monkeypatch, capsys):
     assert cli.eval_main([*argv, "--effort", "1"]) == 0
     doc = json.loads((out / "mbt2018-tiny-effort1.json").read_text())
     assert doc["name"] == "mbt2018-tiny-effort1" and doc["effort"] == 1 and doc["results"]["quality"] == [1]
-    capsys.readouterr()
+    assert "img0.png: q=1 " in capsys.readouterr().err  # --no-progress: a line per image instead of the bar
     assert cli.eval_main([*argv, "--effort", "9"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "effort must be an integer 0..8" in err[0]
