@@ -12,6 +12,11 @@ each run gained: a one-step run from them with ``--val-every 1`` logs it (its mo
 is still the starting weights), or a model file's card holds its last one. Pixels seen at
 each step come from the folders' ``train.csv``. Equal steps, not equal wall time: runs that
 share the machine still compare fairly.
+
+    python benchmarks/recipe.py --successive "default=runs/cpu-s17"
+
+``--successive`` compares each run with itself instead: every validation against the run's
+one before it, and the last against the first (is a long run still moving?).
 """
 from __future__ import annotations
 
@@ -63,6 +68,22 @@ def compare(runs: list[tuple[str, Path]], name: str, start: Curve | None) -> lis
     return lines
 
 
+def successive(label: str, folder: Path, name: str) -> list[str]:
+    """Markdown rows: each validation of one run against its previous one, then the last
+    against the first."""
+    from licodec.eval.bdrate import bd_quality, bd_rate
+
+    curves = validations(folder, name)
+    steps = sorted(curves)
+    pairs = list(zip(steps, steps[1:])) + ([(steps[0], steps[-1])] if len(steps) > 2 else [])
+    lines = []
+    for a, b in pairs:
+        (ra, qa), (rb, qb) = curves[a], curves[b]
+        lines.append(f"| {a:,} → {b:,} | {label} | {gpixels(folder, b):.3f} | {bd_rate(ra, qa, rb, qb):+.3f}% / "
+                     f"{bd_quality(ra, qa, rb, qb):+.4f} dB | {rb[0]:.4f} / {qb[0]:.3f} | {rb[-1]:.4f} / {qb[-1]:.3f} |")
+    return lines
+
+
 def start_curve(source: str) -> Curve | None:
     """The starting weights' validation: a CSV log's first step (e.g. the ``val-ema.csv`` of a
     one-step run from them: the average is still the starting weights), or a model file's last
@@ -79,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", metavar="LABEL=DIR", help="run folders; the first is the reference")
     ap.add_argument("--start", help="the starting weights' validation: a CSV log (its first step) or a model file (its card's last)")
+    ap.add_argument("--successive", action="store_true", help="each run's validations against its own previous one")
     args = ap.parse_args(argv)
     runs = []
     for spec in args.runs:
@@ -86,6 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not Path(folder, "train.csv").is_file():
             raise SystemExit(f"recipe.py: want LABEL=DIR with DIR/train.csv, got {spec!r}")
         runs.append((label, Path(folder)))
+    if args.successive:
+        for name, title in (("val-ema.csv", "moving average"), ("val.csv", "raw weights")):
+            lines = [line for label, folder in runs for line in successive(label, folder, name)]
+            if lines:
+                print(f"\n{title} ({name}): BD-rate / BD-PSNR on the held-out photos, each validation against the one before\n")
+                print("| steps | run | Gpixel | BD-rate / BD-PSNR | q1 bpp / dB | q8 bpp / dB |")
+                print("|---|---|---|---|---|---|")
+                print("\n".join(lines))
+        return 0
     start = start_curve(args.start) if args.start else None
     against = f"vs {runs[0][0]}" + (" | vs the start" if start else "")
     for name, title in (("val-ema.csv", "moving average"), ("val.csv", "raw weights")):

@@ -47,3 +47,17 @@ def test_runs_compare_at_common_steps_against_the_first_and_the_start(recipe, tm
 def test_a_folder_without_its_training_log_is_refused(recipe, tmp_path):
     with pytest.raises(SystemExit, match="LABEL=DIR"):
         recipe.main([f"a={tmp_path}"])
+
+
+def test_successive_validations_of_one_run(recipe, tmp_path, capsys):
+    a = _run(tmp_path / "a", {500: 0.0, 1000: 0.1, 1500: 0.05})
+    rows = recipe.successive("a", a, "val-ema.csv")
+    cells = [r.split(" | ") for r in rows]
+    assert [c[0] for c in cells] == ["| 500 → 1,000", "| 1,000 → 1,500", "| 500 → 1,500"]
+    assert cells[0][3].endswith("+0.1000 dB") and cells[0][3].startswith("-")  # better: fewer bits
+    assert cells[1][3].endswith("-0.0500 dB") and cells[1][3].startswith("+")
+    assert cells[2][2] == "1.500" and cells[2][3].endswith("+0.0500 dB")
+    assert recipe.successive("a", a, "val.csv") == []
+    assert recipe.main([f"a={a}", "--successive"]) == 0
+    out = capsys.readouterr().out
+    assert "each validation against the one before" in out and "raw weights" not in out
