@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="where the searches run (cpu, cuda); the coding runs on the CPU")
     ap.add_argument("--ms-ssim-guard", type=float, default=None, metavar="W",
-                    help="the search's MS-SSIM guard weight (default: latent_search.MS_SSIM_GUARD; 0: off)")
+                    help="the search's MS-SSIM guard weight at every level (default: latent_search.MS_SSIM_GUARD "
+                         "from latent_search.GUARD_FROM_STEPS iterations on; 0: off)")
     args = ap.parse_args(argv)
 
     import torch
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.ms_ssim_guard is not None:
         latent_search.MS_SSIM_GUARD = args.ms_ssim_guard
+        latent_search.GUARD_FROM_STEPS = 0
     codec = resolve_model(args.model)
     names = [n for n in args.images.split(",") if n]
     files = []
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     efforts = sorted({0, *(int(e) for e in args.efforts.split(","))})
     images = {f.name: load_rgb(f) for f in files}
     print(f"model {codec.name}, {len(files)} images ({', '.join(names)}), qualities {args.qualities}, {args.threads} threads, "
-          f"transforms in {describe()}, MS-SSIM guard {latent_search.MS_SSIM_GUARD:g}, search on {args.device}\n", flush=True)
+          f"transforms in {describe()}, MS-SSIM guard {latent_search.MS_SSIM_GUARD:g} from {latent_search.GUARD_FROM_STEPS} iterations, search on {args.device}\n", flush=True)
 
     curves, seconds, total_bytes = {}, {}, {}
     for e in efforts:

@@ -62,6 +62,13 @@ On training crops at 20 iterations (docs/effort.md): w = 0, 1, 4 gave BD-rate �
 −3.82% in PSNR and −0.09%, −0.76%, −1.25% in MS-SSIM (session 13's model and settings); with
 session 18's, 40 iterations, w = 0, 1, 2, 4: R + λ·D −4.36%, −4.00%, −3.91%, −3.79%. 1 since
 session 18 (4 before)."""
+GUARD_FROM_STEPS = 20
+"""The guard applies to searches of this many iterations or more (efforts 5-8). A short search
+has no time to win MS-SSIM back, so the guard rejects its result and g_a's latents are coded:
+on the Kodak subset of docs/effort.md (six images, qualities 1, 3, 5, 7; session 23), 10
+iterations gave BD-rate −0.37% (PSNR) / −0.14% (MS-SSIM) with the guard and −3.34% / −0.87%
+without, better in both; at 40 iterations it trades (without: −7.35% / +0.69%; with, session
+19: −6.28% / −4.70%). 20 lies between the measured points."""
 
 
 ROUNDINGS = ("linear", "atanh")
@@ -235,10 +242,11 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     probabilities (``ROUNDINGS``, :func:`_sga`); ``betas``: Adam's; ``context_grad``: the rate's
     gradient through the context model too (``CONTEXT_GRADIENT``); ``lr_schedule(t /
     steps)`` scales the learning rate (default: constant; other settings are for
-    benchmarks/effort_settings.py). ``ms_ssim_guard``: the guard's weight w
-    (default ``MS_SSIM_GUARD``; 0: off). ``device``: where the search runs (a
-    copy of the model, cached by ``weights_key`` and device); the latents come back on the
-    CPU, as float32. ``plan``: g_s's polyphase plan (precision.polyphase_plan; CPU only).
+    benchmarks/effort_settings.py). ``ms_ssim_guard``: the guard's weight w (default
+    ``MS_SSIM_GUARD`` from ``GUARD_FROM_STEPS`` iterations on, else 0: off). ``device``: where
+    the search runs (a copy of the model, cached by ``weights_key`` and device); the latents
+    come back on the CPU, as float32. ``plan``: g_s's polyphase plan
+    (precision.polyphase_plan; CPU only).
     """
     if device != "cpu":
         model = _on_device(model, device, weights_key)
@@ -257,7 +265,7 @@ def search_latents(model: CompressionModel, x: Tensor, y: Tensor, q: Tensor | No
     gen = torch.Generator().manual_seed(seed)
     zz = (lambda: params[1]) if z0 is not None else (lambda: None)
     with torch.enable_grad():
-        w = MS_SSIM_GUARD if ms_ssim_guard is None else ms_ssim_guard
+        w = (MS_SSIM_GUARD if steps >= GUARD_FROM_STEPS else 0.0) if ms_ssim_guard is None else ms_ssim_guard
         guard = w > 0 and min(size or x.shape[-2:]) > 160  # MS-SSIM's five scales need sides > 160 px
         with torch.no_grad():
             best_loss, y_ctx, s0 = obj._hard(params[0], zz(), torch.round(y.detach()), guard)

@@ -216,6 +216,31 @@ def test_ms_ssim_guard_adds_the_hinge_to_the_loss():
     assert float(ms_ssim(x, x)[0]) == pytest.approx(1.0)
 
 
+def test_the_guard_watches_only_searches_long_enough_to_win_ms_ssim_back(monkeypatch):
+    """Below GUARD_FROM_STEPS iterations no guard is set (the short search's result would be
+    rejected for a small MS-SSIM loss that its bits more than pay for); from there on it is;
+    an explicit weight applies at any length."""
+    from licodec.codec import latent_search
+
+    codec = resolve_model(None)
+    x, q = smooth_image(176, 192, seed=5)[0][None], codec._q(4.0)
+    with torch.no_grad():
+        y0 = codec.model.g_a(x) * codec.model.gain.gains(q)[0]
+    seen = []
+    real = latent_search._Objective._hard
+
+    def spy(self, y, z, y_ctx, ms):
+        seen.append(self.guard)
+        return real(self, y, z, y_ctx, ms)
+
+    monkeypatch.setattr(latent_search._Objective, "_hard", spy)
+    monkeypatch.setattr(latent_search, "GUARD_FROM_STEPS", 2)
+    for steps, weight, guarded in ((1, None, False), (2, None, True), (1, 1.0, True), (2, 0.0, False)):
+        seen.clear()
+        latent_search.search_latents(codec.model, x, y0.clone(), q, steps, size=(176, 192), ms_ssim_guard=weight)
+        assert (seen[-1] is not None) == guarded, (steps, weight)
+
+
 @pytest.mark.parametrize("rounding", ["linear", "atanh"])
 def test_sga_blends_floor_and_ceiling_and_anneals_to_rounding(rounding):
     """SGA's sample lies between floor and ceiling; its mean follows the distance to them (a
