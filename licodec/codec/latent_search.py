@@ -67,8 +67,8 @@ GUARD_FROM_STEPS = 20
 has no time to win MS-SSIM back, so the guard rejects its result and g_a's latents are coded:
 on the Kodak subset of docs/effort.md (six images, qualities 1, 3, 5, 7; session 23), 10
 iterations gave BD-rate −0.37% (PSNR) / −0.14% (MS-SSIM) with the guard and −3.34% / −0.87%
-without, better in both; at 40 iterations it trades (without: −7.35% / +0.69%; with, session
-19: −6.28% / −4.70%). 20 lies between the measured points."""
+without, better in both; at 40 iterations it trades (without: −7.35% / +0.69%; with: −6.00% /
+−4.70%). 20 lies between the measured points."""
 
 
 ROUNDINGS = ("linear", "atanh")
